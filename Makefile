@@ -1,0 +1,43 @@
+# Everything runs from the project's own virtualenv, created on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export LAKEHOUSE_HOME ?= $(CURDIR)/.lakehouse
+export DAGSTER_HOME ?= $(LAKEHOUSE_HOME)/dagster
+SCALE ?= 1M,10M
+
+.PHONY: install demo dev test lint bench clean
+
+$(BIN)/lakehouse: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[dev]"
+	touch $@
+
+install: $(BIN)/lakehouse
+
+demo: install
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/lakehouse generate --scale classic --if-missing
+	$(BIN)/lakehouse materialize --job bronze_extract
+	$(BIN)/lakehouse tables
+
+dev: install
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -m lakehouse.definitions
+
+test: install
+	$(BIN)/ruff check lakehouse tests bench
+	$(BIN)/ruff format --check lakehouse tests bench
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check --fix lakehouse tests bench
+	$(BIN)/ruff format lakehouse tests bench
+
+bench: install
+	$(BIN)/python -m bench.extraction --scale $(SCALE)
+
+clean:
+	rm -rf $(LAKEHOUSE_HOME) .pytest_cache .ruff_cache

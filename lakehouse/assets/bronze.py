@@ -1,0 +1,146 @@
+"""Bronze extraction assets, one per table declared in `iceberg/`.
+
+Like Dagster's Sling and dlt integrations, the tables are the specs of one multi-asset that can
+be subset: a run extracts the selected tables concurrently in one process, and each table's
+checks run right after its load, on the snapshot the load committed.
+"""
+
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import dagster as dg
+from pyiceberg.catalog import Catalog
+from pyiceberg.table import Table
+
+from lakehouse.checks.bronze import CHECK_DESCRIPTIONS, CheckOutcome, check_bronze_table
+from lakehouse.extract import ExtractResult, Extraction
+from lakehouse.iceberg.declarations import TableDeclaration, bronze_declarations
+from lakehouse.resources import IcebergCatalogResource, SourceDatabaseResource
+
+BRONZE_GROUP = "bronze"
+
+
+def bronze_key(table: str) -> dg.AssetKey:
+    return dg.AssetKey(["bronze", table])
+
+
+def _spec(declaration: TableDeclaration) -> dg.AssetSpec:
+    mode = declaration.source.load.value
+    cursor = f" on {declaration.source.cursor}" if declaration.source.cursor else ""
+    return dg.AssetSpec(
+        key=bronze_key(declaration.table),
+        group_name=BRONZE_GROUP,
+        description=f"Source table `{declaration.source.table}`, loaded {mode}{cursor}; declared in "
+        f"`iceberg/{declaration.path.name if declaration.path else declaration.table}`.",
+        kinds={"iceberg", "python"},
+        skippable=True,
+        metadata={
+            "dagster/table_name": f"bronze.{declaration.table}",
+            "load": mode,
+            "key": ", ".join(declaration.key),
+        },
+    )
+
+
+def _check_specs(declaration: TableDeclaration) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(name, asset=bronze_key(declaration.table), description=description)
+        for name, description in CHECK_DESCRIPTIONS.items()
+    ]
+
+
+def _column_schema(table: Table) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                field.name,
+                str(field.field_type),
+                description=field.doc,
+                constraints=dg.TableColumnConstraints(nullable=not field.required),
+            )
+            for field in table.schema().fields
+        ]
+    )
+
+
+def _materialization(catalog: Catalog, result: ExtractResult, declaration: TableDeclaration) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    table = catalog.load_table(("bronze", declaration.table))
+    metadata: dict[str, object] = {
+        "rows_written": result.rows_written,
+        "dagster/row_count": result.total_rows,
+        "snapshot_id": str(result.snapshot_id),
+        "table_location": dg.MetadataValue.path(result.location),
+        "partition_spec": str(table.spec()),
+        "dagster/column_schema": _column_schema(table),
+        "seconds": round(result.seconds, 3),
+    }
+    if result.cursor is not None:
+        metadata["cursor"] = result.cursor
+    if result.added_columns:
+        metadata["columns_added_from_source"] = ", ".join(result.added_columns)
+    return dg.MaterializeResult(asset_key=bronze_key(declaration.table), metadata=metadata)  # type: ignore[arg-type]
+
+
+def _check_result(declaration: TableDeclaration, outcome: CheckOutcome) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=bronze_key(declaration.table),
+        check_name=outcome.name,
+        passed=outcome.passed,
+        description=outcome.description,
+        metadata=outcome.metadata,  # type: ignore[arg-type]
+    )
+
+
+def build_bronze_assets(declarations: Sequence[TableDeclaration]) -> dg.AssetsDefinition:
+    by_key = {bronze_key(d.table): d for d in declarations}
+
+    @dg.multi_asset(
+        name="extract_northwind",
+        specs=[_spec(d) for d in declarations],
+        check_specs=[spec for d in declarations for spec in _check_specs(d)],
+        can_subset=True,
+    )
+    def extract_northwind(
+        context: dg.AssetExecutionContext, iceberg: IcebergCatalogResource, source_database: SourceDatabaseResource
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:  # type: ignore[type-arg]
+        catalog = iceberg.catalog()
+        source = source_database.database()
+        selected = [by_key[key] for key in context.selected_asset_keys]
+        failures: list[str] = []
+
+        def load(declaration: TableDeclaration) -> tuple[ExtractResult, list[CheckOutcome]]:
+            result = Extraction(catalog, source, declaration, source_database.chunk_rows).run()
+            return result, check_bronze_table(catalog, source, declaration)
+
+        with ThreadPoolExecutor(max_workers=source_database.concurrency) as pool:
+            futures = {declaration.table: (declaration, pool.submit(load, declaration)) for declaration in selected}
+            for table, (declaration, future) in futures.items():
+                try:
+                    result, outcomes = future.result()
+                except Exception as error:
+                    context.log.error(f"bronze.{table}: {error}")
+                    failures.append(f"bronze.{table}: {error}")
+                    continue
+                context.log.info(
+                    f"bronze.{table}: {result.rows_written} row(s) written, {result.total_rows} in total"
+                    + (f" ({result.skipped_reason})" if result.skipped_reason else "")
+                )
+                # An unchanged table is not re-materialised, so nothing downstream reacts to it.
+                if result.skipped_reason is None:
+                    yield _materialization(catalog, result, declaration)
+                for outcome in outcomes:
+                    check = _check_result(declaration, outcome)
+                    if dg.AssetCheckKey(check.asset_key, outcome.name) in context.selected_asset_check_keys:
+                        yield check
+        if failures:
+            raise dg.Failure(
+                description=f"{len(failures)} bronze table(s) failed to load; the others were committed",
+                metadata={"errors": "\n".join(failures)},
+            )
+
+    return extract_northwind
+
+
+def bronze_definitions() -> dg.Definitions:
+    return dg.Definitions(assets=[build_bronze_assets(bronze_declarations())])
+

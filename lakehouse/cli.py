@@ -1,0 +1,188 @@
+"""The `lakehouse` command line."""
+
+import csv
+import io
+import json
+import os
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import pyarrow as pa
+import typer
+
+from lakehouse.settings import Profile, Settings, SettingsError, load_settings
+
+app = typer.Typer(
+    help="A Dagster asset-based lakehouse on Apache Iceberg.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    CSV = "csv"
+    JSON = "json"
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as error:
+        typer.secho(str(error), err=True, fg=typer.colors.RED)
+        raise typer.Exit(2) from None
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(message, err=True, fg=typer.colors.RED)
+    return typer.Exit(1)
+
+
+def _render_table(rows: pa.Table) -> str:
+    header = rows.column_names
+    body = [["" if value is None else str(value) for value in row.values()] for row in rows.to_pylist()]
+    widths = [max([len(name)] + [len(line[i]) for line in body]) for i, name in enumerate(header)]
+    numeric = [pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) for t in rows.schema.types]
+
+    def line(values: list[str]) -> str:
+        cells = [v.rjust(w) if right else v.ljust(w) for v, w, right in zip(values, widths, numeric, strict=True)]
+        return " | ".join(cells).rstrip()
+
+    rule = "-+-".join("-" * w for w in widths)
+    count = f"({rows.num_rows} row{'s' if rows.num_rows != 1 else ''})"
+    return "\n".join([line(header), rule, *(line(b) for b in body), count])
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def render(rows: pa.Table, output: OutputFormat) -> str:
+    if output is OutputFormat.JSON:
+        return json.dumps(rows.to_pylist(), default=_json_default, ensure_ascii=False, indent=2)
+    if output is OutputFormat.CSV:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(rows.column_names)
+        writer.writerows(row.values() for row in rows.to_pylist())
+        return buffer.getvalue().rstrip("\n")
+    return _render_table(rows)
+
+
+@app.command()
+def generate(
+    scale: Annotated[str, typer.Option(help="'classic' (830 orders, 2,155 lines) or order lines: 1M, 10M")] = "classic",
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 42,
+    url: Annotated[str | None, typer.Option(help="SQLAlchemy URL to write to [default: LAKEHOUSE_SOURCE_URL]")] = None,
+    if_missing: Annotated[bool, typer.Option(help="Keep an existing Northwind database untouched.")] = False,
+) -> None:
+    """Write a deterministic Northwind OLTP database (categories, customers, employees, products, orders, order_details)."""
+    from lakehouse.northwind.generator import parse_scale
+    from lakehouse.northwind.load import northwind_exists, write_northwind
+
+    target = url or _settings().source_url
+    try:
+        size = parse_scale(scale)
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    if if_missing and northwind_exists(target):
+        typer.echo(f"Northwind already present at {target}; left as it is")
+        return
+    summary = write_northwind(target, size, seed)
+    rows = ", ".join(f"{name} {count:,}" for name, count in summary.rows.items())
+    typer.echo(f"Generated Northwind into {summary.url} in {summary.seconds:.1f}s: {rows}")
+
+
+@app.command()
+def materialize(
+    job: Annotated[str, typer.Option(help="The job to run in this process.")] = "bronze_extract",
+) -> None:
+    """Run a job in this process, recorded in the Dagster instance that `make dev` shows."""
+    import dagster as dg
+
+    from lakehouse.definitions import defs
+
+    settings = _settings()
+    os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
+    os.makedirs(os.environ["DAGSTER_HOME"], exist_ok=True)
+    with dg.DagsterInstance.get() as instance:
+        result = defs().get_job_def(job).execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        metadata = materialization.metadata
+        typer.echo(
+            f"  {materialization.asset_key.to_user_string():<28} "
+            f"+{metadata['rows_written'].value:>10,} rows  total {metadata['dagster/row_count'].value:>10,}"
+        )
+    evaluations = result.get_asset_check_evaluations()
+    failed_checks = [e for e in evaluations if not e.passed]
+    typer.echo(f"  asset checks: {len(evaluations) - len(failed_checks)} passed, {len(failed_checks)} failed")
+    for check in failed_checks:
+        typer.secho(f"  check failed: {check.asset_key.to_user_string()} {check.check_name}", fg=typer.colors.RED)
+    if not result.success or failed_checks:
+        raise _fail(f"job {job} did not succeed (run {result.run_id}); see `make dev` for details")
+    typer.echo(f"job {job} succeeded (run {result.run_id})")
+
+
+def _engine(settings: Settings) -> Any:
+    if settings.profile is Profile.STACK:
+        raise _fail("queries on the stack profile go through Trino, which this version does not start yet")
+    from lakehouse.engine import LocalEngine
+    from lakehouse.iceberg.catalog import catalog_properties, open_catalog
+
+    return LocalEngine(open_catalog(settings.catalog_name, catalog_properties(settings)))
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="SQL; tables are bronze.x, silver.x, gold.x")],
+    output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
+) -> None:
+    """Run SQL on the configured engine and print the result."""
+    from lakehouse.engine import QueryError
+
+    engine = _engine(_settings())
+    try:
+        rows = engine.query(sql)
+    except QueryError as error:
+        raise _fail(f"query failed: {error}") from None
+    finally:
+        engine.close()
+    typer.echo(render(rows, output))
+
+
+@app.command()
+def tables(
+    output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
+) -> None:
+    """List every Iceberg table with its row count and current snapshot."""
+    from lakehouse.iceberg.catalog import NAMESPACES, catalog_properties, open_catalog
+
+    settings = _settings()
+    catalog = open_catalog(settings.catalog_name, catalog_properties(settings))
+    listing: list[dict[str, Any]] = []
+    for namespace in NAMESPACES:
+        for identifier in sorted(catalog.list_tables(namespace)):
+            table = catalog.load_table(identifier)
+            snapshot = table.current_snapshot()
+            listing.append(
+                {
+                    "table": ".".join(identifier),
+                    "rows": int(snapshot.summary["total-records"]) if snapshot and snapshot.summary else 0,
+                    "snapshot_id": str(snapshot.snapshot_id) if snapshot else None,
+                    "committed_at": datetime.fromtimestamp(snapshot.timestamp_ms / 1000, UTC).isoformat(timespec="seconds")
+                    if snapshot
+                    else None,
+                }
+            )
+    schema = pa.schema([("table", pa.string()), ("rows", pa.int64()), ("snapshot_id", pa.string()), ("committed_at", pa.string())])
+    typer.echo(render(pa.Table.from_pylist(listing, schema), output))
+

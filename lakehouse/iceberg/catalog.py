@@ -1,0 +1,53 @@
+"""The shared Iceberg catalog: pyiceberg's SqlCatalog on SQLite (local) or PostgreSQL (stack)."""
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.table import Table
+
+from lakehouse.iceberg.declarations import TableDeclaration
+from lakehouse.settings import Settings
+
+NAMESPACES: tuple[str, ...] = ("bronze", "silver", "gold")
+
+
+def catalog_properties(settings: Settings) -> dict[str, str]:
+    properties = {"uri": settings.catalog_uri, "warehouse": settings.warehouse}
+    if settings.warehouse.startswith("s3://"):
+        properties |= {
+            "s3.endpoint": settings.s3_endpoint,
+            "s3.access-key-id": settings.s3_access_key,
+            "s3.secret-access-key": settings.s3_secret_key,
+            "s3.region": settings.s3_region,
+        }
+    return properties
+
+
+def _prepare_local_paths(properties: dict[str, str]) -> None:
+    catalog_url = sa.make_url(properties["uri"])
+    if catalog_url.get_backend_name() == "sqlite" and catalog_url.database:
+        Path(catalog_url.database).parent.mkdir(parents=True, exist_ok=True)
+    if properties["warehouse"].startswith("file://"):
+        Path(properties["warehouse"].removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+
+
+def open_catalog(name: str, properties: dict[str, str]) -> SqlCatalog:
+    """Open the catalog, creating its tables and the bronze, silver and gold namespaces if needed."""
+    _prepare_local_paths(properties)
+    catalog = SqlCatalog(name, **properties)
+    for namespace in NAMESPACES:
+        catalog.create_namespace_if_not_exists(namespace)
+    return catalog
+
+
+def bronze_table(catalog: SqlCatalog, declaration: TableDeclaration) -> Table:
+    """The bronze table for ``declaration``, created from it on first use."""
+    schema = declaration.schema()
+    return catalog.create_table_if_not_exists(
+        ("bronze", declaration.table),
+        schema=schema,
+        partition_spec=declaration.partition_spec(schema),
+        sort_order=declaration.sort_order(schema),
+        properties=declaration.properties,
+    )

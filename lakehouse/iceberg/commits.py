@@ -1,0 +1,115 @@
+"""Commits that carry their source position, so a re-run reads where to resume from the table.
+
+Each load is a single Iceberg transaction: any schema change, the replacement of old rows (for
+whole-table loads) and one appended snapshot whose summary records what was loaded. Data is
+written chunk by chunk into that one snapshot, so memory stays bounded and readers never see
+half a load.
+"""
+
+import time
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+import pyarrow as pa
+from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.expressions import AlwaysTrue
+from pyiceberg.io.pyarrow import _dataframe_to_data_files
+from pyiceberg.table import Table
+from pyiceberg.table.snapshots import Snapshot, ancestors_of
+
+SUMMARY_PREFIX = "lakehouse."
+COMMIT_ATTEMPTS = 4
+
+T = TypeVar("T")
+
+
+def summary_key(name: str) -> str:
+    return f"{SUMMARY_PREFIX}{name}"
+
+
+def recorded(table: Table, name: str) -> str | None:
+    """The latest value the table's own history recorded under ``name``.
+
+    Walks back from the current snapshot, so commits by other writers (compaction, Trino
+    maintenance) that do not carry the property are passed over.
+    """
+    key = summary_key(name)
+    snapshot: Snapshot
+    for snapshot in ancestors_of(table.current_snapshot(), table.metadata):
+        if snapshot.summary is not None and key in snapshot.summary.additional_properties:
+            return snapshot.summary.additional_properties[key]
+    return None
+
+
+class SchemaMismatchError(Exception):
+    """Rows cannot be written to a table as they are."""
+
+
+def conform(rows: pa.Table, target: pa.Schema, table_name: tuple[str, ...] | str) -> pa.Table:
+    """Cast ``rows`` to the table's Arrow schema; absent optional columns read as null."""
+    columns = []
+    for field in target:
+        if field.name not in rows.column_names:
+            if not field.nullable:
+                raise SchemaMismatchError(f"{table_name}: required column {field.name!r} is missing from the rows")
+            columns.append(pa.nulls(rows.num_rows, field.type))
+            continue
+        column = rows[field.name]
+        if not field.nullable and column.null_count:
+            raise SchemaMismatchError(
+                f"{table_name}: required column {field.name!r} has {column.null_count} null value(s)"
+            )
+        try:
+            columns.append(column.cast(field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+            raise SchemaMismatchError(
+                f"{table_name}: column {field.name!r} of type {column.type} does not fit {field.type}: {error}"
+            ) from error
+    return pa.Table.from_arrays(columns, schema=target)
+
+
+def commit_load(
+    table: Table,
+    chunks: Iterable[pa.Table],
+    position: dict[str, str],
+    *,
+    replace: bool,
+    new_columns: pa.Schema | None = None,
+) -> int:
+    """Append ``chunks`` (replacing all rows if ``replace``) in one commit recording ``position``.
+
+    ``new_columns`` are added to the table first. Returns the number of rows written.
+    """
+    properties = {summary_key(name): value for name, value in position.items()}
+    rows = 0
+    with table.transaction() as transaction:
+        if new_columns is not None and len(new_columns) > 0:
+            with transaction.update_schema() as update:
+                update.union_by_name(new_columns)
+        target = transaction.table_metadata.schema().as_arrow()
+        if replace and table.current_snapshot() is not None:
+            transaction.delete(AlwaysTrue(), snapshot_properties=properties)
+        with transaction.update_snapshot(snapshot_properties=properties).fast_append() as append:
+            for chunk in chunks:
+                chunk = conform(chunk, target, table.name())
+                rows += chunk.num_rows
+                # The private writer is what Transaction.append uses; calling it per chunk keeps
+                # every chunk in one snapshot, which the public API offers only for unpartitioned tables.
+                for data_file in _dataframe_to_data_files(
+                    table_metadata=transaction.table_metadata,
+                    write_uuid=append.commit_uuid,
+                    df=chunk,
+                    io=table.io,
+                ):
+                    append.append_data_file(data_file)
+    return rows
+
+
+def retry_on_conflict(attempt: Callable[[], T], attempts: int = COMMIT_ATTEMPTS) -> T:
+    """Run ``attempt`` again when another writer committed first; it must re-read its position."""
+    for number in range(1, attempts):
+        try:
+            return attempt()
+        except CommitFailedException:
+            time.sleep(0.05 * 2**number)
+    return attempt()

@@ -1,0 +1,214 @@
+"""Bronze table declarations: one YAML file per table in the checkout's `iceberg/` folder.
+
+A declaration names the source table and how it loads (whole, or incrementally on a cursor
+column), the key, the columns with their Iceberg types, the partitioning, the sort order and the
+table properties. Bronze assets and checks are generated from these files.
+"""
+
+import re
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pyiceberg.partitioning import PartitionField, PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.table.sorting import SortField, SortOrder
+from pyiceberg.transforms import (
+    BucketTransform,
+    DayTransform,
+    IdentityTransform,
+    MonthTransform,
+    Transform,
+    YearTransform,
+)
+from pyiceberg.types import (
+    BinaryType,
+    BooleanType,
+    DateType,
+    DecimalType,
+    DoubleType,
+    FloatType,
+    IntegerType,
+    LongType,
+    NestedField,
+    PrimitiveType,
+    StringType,
+    TimestampType,
+    TimestamptzType,
+)
+
+from lakehouse.settings import CHECKOUT_ROOT
+
+DECLARATIONS_DIR = CHECKOUT_ROOT / "iceberg"
+FIRST_PARTITION_FIELD_ID = 1000
+
+PRIMITIVE_TYPES: dict[str, PrimitiveType] = {
+    "boolean": BooleanType(),
+    "int": IntegerType(),
+    "long": LongType(),
+    "float": FloatType(),
+    "double": DoubleType(),
+    "date": DateType(),
+    "timestamp": TimestampType(),
+    "timestamptz": TimestamptzType(),
+    "string": StringType(),
+    "binary": BinaryType(),
+}
+# Every bronze row also records when it was loaded and where from.
+INGESTED_AT = "_ingested_at"
+SOURCE = "_source"
+LINEAGE_COLUMNS: tuple[tuple[str, PrimitiveType, str], ...] = (
+    (INGESTED_AT, TimestamptzType(), "when the load that wrote this row started"),
+    (SOURCE, StringType(), "the source database and table the row came from"),
+)
+DECIMAL = re.compile(r"decimal\((\d+),\s*(\d+)\)")
+BUCKET = re.compile(r"bucket\[(\d+)\]")
+
+
+class DeclarationError(Exception):
+    """A table declaration file is missing, unreadable or inconsistent."""
+
+
+class LoadMode(StrEnum):
+    FULL = "full"
+    INCREMENTAL = "incremental"
+
+
+def parse_type(text: str) -> PrimitiveType:
+    if text in PRIMITIVE_TYPES:
+        return PRIMITIVE_TYPES[text]
+    if match := DECIMAL.fullmatch(text):
+        return DecimalType(int(match[1]), int(match[2]))
+    raise ValueError(f"unknown Iceberg type {text!r}; expected one of {', '.join(PRIMITIVE_TYPES)} or decimal(p,s)")
+
+
+def parse_transform(text: str) -> Transform:  # type: ignore[type-arg]
+    named: dict[str, Transform] = {  # type: ignore[type-arg]
+        "identity": IdentityTransform(),
+        "year": YearTransform(),
+        "month": MonthTransform(),
+        "day": DayTransform(),
+    }
+    if text in named:
+        return named[text]
+    if match := BUCKET.fullmatch(text):
+        return BucketTransform(int(match[1]))
+    raise ValueError(f"unknown partition transform {text!r}; expected {', '.join(named)} or bucket[N]")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnDeclaration(_Strict):
+    name: str
+    type: str
+    required: bool = False
+    doc: str | None = None
+
+
+class SourceDeclaration(_Strict):
+    table: str
+    load: LoadMode
+    cursor: str | None = None
+    # Parallel readers over slices of the cursor range; helps wide tables with many strings.
+    read_partitions: int = Field(default=1, ge=1, le=16)
+
+
+class PartitionDeclaration(_Strict):
+    column: str
+    transform: str = "identity"
+
+
+class TableDeclaration(_Strict):
+    table: str
+    source: SourceDeclaration
+    key: list[str]
+    columns: list[ColumnDeclaration]
+    partition_by: list[PartitionDeclaration] = []
+    sort_by: list[str] = []
+    properties: dict[str, str] = {}
+    path: Path | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TableDeclaration":
+        names = [c.name for c in self.columns]
+        reserved = [n for n in names if n in {name for name, _, _ in LINEAGE_COLUMNS}]
+        if reserved:
+            raise ValueError(f"column(s) {', '.join(reserved)} are reserved for lineage")
+        referenced = {
+            "key": self.key,
+            "sort_by": self.sort_by,
+            "partition_by": [p.column for p in self.partition_by],
+            "source.cursor": [self.source.cursor] if self.source.cursor else [],
+        }
+        for where, columns in referenced.items():
+            unknown = [c for c in columns if c not in names]
+            if unknown:
+                raise ValueError(f"{where} names undeclared column(s) {', '.join(unknown)}")
+        if self.source.load is LoadMode.INCREMENTAL and not self.source.cursor:
+            raise ValueError("an incremental source needs a cursor column")
+        for column in self.columns:
+            parse_type(column.type)
+        for partition in self.partition_by:
+            parse_transform(partition.transform)
+        return self
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def declared_in(self) -> str:
+        return str(self.path) if self.path else f"the declaration of {self.table}"
+
+    def schema(self) -> Schema:
+        """The declared columns followed by the lineage columns."""
+        declared = [(c.name, parse_type(c.type), c.required, c.doc) for c in self.columns]
+        lineage = [(name, kind, False, doc) for name, kind, doc in LINEAGE_COLUMNS]
+        fields = [
+            NestedField(field_id, name, kind, required=required, doc=doc)
+            for field_id, (name, kind, required, doc) in enumerate(declared + lineage, start=1)
+        ]
+        return Schema(*fields)
+
+    def partition_spec(self, schema: Schema) -> PartitionSpec:
+        fields = []
+        for offset, partition in enumerate(self.partition_by):
+            transform = parse_transform(partition.transform)
+            source = schema.find_field(partition.column)
+            suffix = "" if isinstance(transform, IdentityTransform) else f"_{str(transform).split('[')[0]}"
+            fields.append(
+                PartitionField(source.field_id, FIRST_PARTITION_FIELD_ID + offset, transform, partition.column + suffix)
+            )
+        return PartitionSpec(*fields)
+
+    def sort_order(self, schema: Schema) -> SortOrder:
+        return SortOrder(
+            *(SortField(source_id=schema.find_field(c).field_id, transform=IdentityTransform()) for c in self.sort_by)
+        )
+
+
+def load_declaration(path: Path) -> TableDeclaration:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise DeclarationError(f"{path}: cannot read table declaration: {error}") from error
+    if not isinstance(raw, dict):
+        raise DeclarationError(f"{path}: expected a mapping with table, source, key and columns")
+    try:
+        return TableDeclaration.model_validate({**raw, "path": path})
+    except ValidationError as error:
+        details = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in error.errors())
+        raise DeclarationError(f"{path}: {details}") from None
+
+
+@cache
+def bronze_declarations(directory: Path = DECLARATIONS_DIR) -> tuple[TableDeclaration, ...]:
+    """Every declaration in ``directory``, sorted by table name."""
+    paths = sorted(directory.glob("*.yaml"))
+    if not paths:
+        raise DeclarationError(f"no table declarations (*.yaml) found in {directory}")
+    return tuple(sorted((load_declaration(p) for p in paths), key=lambda d: d.table))

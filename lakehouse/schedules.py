@@ -1,0 +1,23 @@
+"""Jobs and the schedules that run them."""
+
+import dagster as dg
+
+from lakehouse.assets.bronze import BRONZE_GROUP
+
+bronze_extract_job = dg.define_asset_job(
+    "bronze_extract",
+    selection=dg.AssetSelection.groups(BRONZE_GROUP),
+    description="Extract every Northwind table into its bronze Iceberg table.",
+)
+
+daily_bronze_extract = dg.ScheduleDefinition(
+    name="daily_bronze_extract",
+    job=bronze_extract_job,
+    cron_schedule="0 2 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+
+
+def schedule_definitions() -> dg.Definitions:
+    return dg.Definitions(jobs=[bronze_extract_job], schedules=[daily_bronze_extract])

@@ -1,0 +1,108 @@
+"""The one place that reads the environment.
+
+Every setting is a ``LAKEHOUSE_*`` variable with a default per profile. ``load_settings()`` is
+called when a process starts (the CLI, the Dagster code location) and its result is passed
+on as resources; nothing reads the environment at import time.
+"""
+
+from enum import StrEnum
+from pathlib import Path
+
+import sqlalchemy as sa
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "LAKEHOUSE_"
+PACKAGE_ROOT = Path(__file__).resolve().parent
+CHECKOUT_ROOT = PACKAGE_ROOT.parent
+
+
+class Profile(StrEnum):
+    LOCAL = "local"
+    STACK = "stack"
+
+
+class SettingsError(Exception):
+    """A setting has a value the lakehouse cannot start with."""
+
+
+def default_home() -> Path:
+    """`.lakehouse/` in the checkout, or in the working directory for a non-editable install."""
+    root = CHECKOUT_ROOT if (CHECKOUT_ROOT / "pyproject.toml").exists() else Path.cwd()
+    return root / ".lakehouse"
+
+
+def _require_sqlalchemy_url(value: str) -> str:
+    if not value:
+        return value
+    try:
+        sa.make_url(value)
+    except sa.exc.ArgumentError:
+        raise ValueError("expected a SQLAlchemy URL such as sqlite:///path/to.db or postgresql+psycopg://user@host/db")
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    profile: Profile = Profile.LOCAL
+    home: Path = Field(default_factory=default_home)
+    # Empty means the profile's default, filled in below.
+    source_url: str = ""
+    catalog_name: str = "lakehouse"
+    catalog_uri: str = ""
+    warehouse: str = ""
+    s3_endpoint: str = "http://127.0.0.1:9000"
+    s3_access_key: str = "lakehouse"
+    s3_secret_key: str = "lakehouse-secret"
+    s3_region: str = "us-east-1"
+    extract_chunk_rows: int = Field(default=2_000_000, gt=0)
+    extract_concurrency: int = Field(default=2, gt=0)
+
+    _check_source_url = field_validator("source_url")(_require_sqlalchemy_url)
+    _check_catalog_uri = field_validator("catalog_uri")(_require_sqlalchemy_url)
+
+    @field_validator("warehouse")
+    @classmethod
+    def _check_warehouse(cls, value: str) -> str:
+        if value and not value.startswith(("file://", "s3://")):
+            raise ValueError("expected a file:// or s3:// location")
+        return value
+
+    @model_validator(mode="after")
+    def _fill_profile_defaults(self) -> "Settings":
+        home = self.home.expanduser().resolve()
+        stack = self.profile is Profile.STACK
+        defaults = {
+            "home": home,
+            "source_url": self.source_url
+            or ("postgresql+psycopg://lakehouse@127.0.0.1:5432/northwind" if stack else f"sqlite:///{home}/northwind.db"),
+            "catalog_uri": self.catalog_uri
+            or ("postgresql+psycopg://lakehouse@127.0.0.1:5432/iceberg" if stack else f"sqlite:///{home}/catalog.db"),
+            "warehouse": self.warehouse or ("s3://warehouse/" if stack else f"file://{home}/warehouse"),
+        }
+        for name, value in defaults.items():
+            object.__setattr__(self, name, value)
+        return self
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for detail in error.errors():
+        field = str(detail["loc"][0]) if detail["loc"] else ""
+        variable = f"{ENV_PREFIX}{field.upper()}"
+        message = str(detail["msg"]).removeprefix("Value error, ")
+        problems.append(f"{variable}: {message} (got {detail.get('input')!r})")
+    return "; ".join(problems)
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment, or fail with one message naming each bad variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(f"invalid lakehouse settings: {_describe(error)}") from None

@@ -1,0 +1,42 @@
+"""Shared fixtures: an isolated lakehouse under a temporary LAKEHOUSE_HOME."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pyiceberg.catalog.sql import SqlCatalog
+
+from lakehouse.iceberg.catalog import catalog_properties, open_catalog
+from lakehouse.northwind.generator import parse_scale
+from lakehouse.northwind.load import write_northwind
+from lakehouse.settings import Settings
+from lakehouse.sources import SourceDatabase
+
+LAKEHOUSE_VARIABLES = ("PROFILE", "HOME", "SOURCE_URL", "CATALOG_URI", "WAREHOUSE", "CATALOG_NAME")
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test sees the developer's own lakehouse settings or Dagster instance."""
+    for name in LAKEHOUSE_VARIABLES:
+        monkeypatch.delenv(f"LAKEHOUSE_{name}", raising=False)
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path / "lakehouse"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    (tmp_path / "dagster").mkdir()
+    yield
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "lakehouse")
+
+
+@pytest.fixture
+def classic_source(settings: Settings) -> SourceDatabase:
+    write_northwind(settings.source_url, parse_scale("classic"))
+    return SourceDatabase(settings.source_url)
+
+
+@pytest.fixture
+def catalog(settings: Settings) -> SqlCatalog:
+    return open_catalog(settings.catalog_name, catalog_properties(settings))
