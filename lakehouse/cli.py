@@ -6,6 +6,7 @@ import json
 import os
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import pyarrow as pa
@@ -80,7 +81,7 @@ def generate(
     url: Annotated[str | None, typer.Option(help="SQLAlchemy URL to write to [default: LAKEHOUSE_SOURCE_URL]")] = None,
     if_missing: Annotated[bool, typer.Option(help="Keep an existing Northwind database untouched.")] = False,
 ) -> None:
-    """Write a deterministic Northwind OLTP database (categories, customers, employees, products, orders, order_details)."""
+    """Write a deterministic Northwind OLTP database: the six tables the lakehouse extracts."""
     from lakehouse.northwind.generator import parse_scale
     from lakehouse.northwind.load import northwind_exists, write_northwind
 
@@ -108,12 +109,16 @@ def materialize(
 
     settings = _settings()
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
-    os.makedirs(os.environ["DAGSTER_HOME"], exist_ok=True)
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     with dg.DagsterInstance.get() as instance:
-        result = defs().get_job_def(job).execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        result = (
+            defs()
+            .resolve_job_def(job)
+            .execute_in_process(
+                instance=instance,
+                raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            )
         )
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
@@ -178,11 +183,14 @@ def tables(
                     "table": ".".join(identifier),
                     "rows": int(snapshot.summary["total-records"]) if snapshot and snapshot.summary else 0,
                     "snapshot_id": str(snapshot.snapshot_id) if snapshot else None,
-                    "committed_at": datetime.fromtimestamp(snapshot.timestamp_ms / 1000, UTC).isoformat(timespec="seconds")
+                    "committed_at": datetime.fromtimestamp(snapshot.timestamp_ms / 1000, UTC).isoformat(
+                        timespec="seconds"
+                    )
                     if snapshot
                     else None,
                 }
             )
-    schema = pa.schema([("table", pa.string()), ("rows", pa.int64()), ("snapshot_id", pa.string()), ("committed_at", pa.string())])
+    schema = pa.schema(
+        [("table", pa.string()), ("rows", pa.int64()), ("snapshot_id", pa.string()), ("committed_at", pa.string())]
+    )
     typer.echo(render(pa.Table.from_pylist(listing, schema), output))
-

@@ -55,7 +55,9 @@ class LocalEngine:
         local = all(task.file.file_path.startswith(LOCAL_SCHEME) for task in tasks)
         if tasks and local and not any(task.delete_files for task in tasks):
             files = ", ".join(_literal(task.file.file_path.removeprefix(LOCAL_SCHEME)) for task in tasks)
-            self.connection.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet([{files}], union_by_name = true)")
+            self.connection.execute(
+                f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet([{files}], union_by_name = true)"
+            )
             return
         rows = table.scan().to_arrow() if tasks else table.schema().as_arrow().empty_table()
         relation_name = f"__{namespace}_{name}"

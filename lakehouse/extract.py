@@ -10,7 +10,8 @@ import hashlib
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -176,3 +177,21 @@ class Extraction:
         )
         position = {CURSOR: str(int(upper)), CURSOR_COLUMN: cursor_column}
         return self._commit(table, reader, position, replace=False), position, None
+
+
+def extract_tables(
+    catalog: Catalog,
+    source: SourceDatabase,
+    declarations: Sequence[TableDeclaration],
+    *,
+    chunk_rows: int,
+    concurrency: int,
+) -> Iterator[tuple[TableDeclaration, ExtractResult | Exception]]:
+    """Load several tables at once, yielding each outcome as it completes; one failure stops no other."""
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        futures = {pool.submit(Extraction(catalog, source, d, chunk_rows).run): d for d in declarations}
+        for future in as_completed(futures):
+            try:
+                yield futures[future], future.result()
+            except Exception as error:
+                yield futures[future], error

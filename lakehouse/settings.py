@@ -38,7 +38,9 @@ def _require_sqlalchemy_url(value: str) -> str:
     try:
         sa.make_url(value)
     except sa.exc.ArgumentError:
-        raise ValueError("expected a SQLAlchemy URL such as sqlite:///path/to.db or postgresql+psycopg://user@host/db")
+        raise ValueError(
+            "expected a SQLAlchemy URL such as sqlite:///path/to.db or postgresql+psycopg://user@host/db"
+        ) from None
     return value
 
 
@@ -76,7 +78,9 @@ class Settings(BaseSettings):
         defaults = {
             "home": home,
             "source_url": self.source_url
-            or ("postgresql+psycopg://lakehouse@127.0.0.1:5432/northwind" if stack else f"sqlite:///{home}/northwind.db"),
+            or (
+                "postgresql+psycopg://lakehouse@127.0.0.1:5432/northwind" if stack else f"sqlite:///{home}/northwind.db"
+            ),
             "catalog_uri": self.catalog_uri
             or ("postgresql+psycopg://lakehouse@127.0.0.1:5432/iceberg" if stack else f"sqlite:///{home}/catalog.db"),
             "warehouse": self.warehouse or ("s3://warehouse/" if stack else f"file://{home}/warehouse"),

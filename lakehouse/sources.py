@@ -17,8 +17,9 @@ import pyarrow as pa
 import sqlalchemy as sa
 from adbc_driver_manager import dbapi as adbc_dbapi
 
-# connectorx speaks these SQLAlchemy backends; the value is the URL scheme it expects.
-CONNECTORX_SCHEMES = {"sqlite": "sqlite", "postgresql": "postgresql", "mysql": "mysql", "mssql": "mssql"}
+# The SQLAlchemy backends extraction is tested on, with the URL scheme connectorx expects.
+# connectorx also reads MySQL and SQL Server; add them here together with a test.
+CONNECTORX_SCHEMES = {"sqlite": "sqlite", "postgresql": "postgresql"}
 
 
 class SourceError(Exception):
@@ -131,9 +132,8 @@ class SourceDatabase:
         with self.engine.connect() as connection:
             return int(connection.execute(query).scalar_one())
 
-
     def select_sql(self, table: str, columns: list[str], cursor_range: CursorRange | None = None) -> str:
-        needed = columns + [cursor_range.column] if cursor_range and cursor_range.column not in columns else columns
+        needed = [*columns, cursor_range.column] if cursor_range and cursor_range.column not in columns else columns
         source = self._table(table, needed)
         query = sa.select(*(source.c[name] for name in columns))
         if cursor_range is not None:
@@ -170,8 +170,18 @@ class SourceDatabase:
                 "partition_num": partitions,
             }
         try:
-            return connectorx.read_sql(
+            reader = connectorx.read_sql(
                 self._connectorx_uri(), sql, return_type="arrow_stream", batch_size=batch_rows, **parallel
             )
         except RuntimeError as error:
+            raise SourceError(f"reading {table!r} from {self.display_url} failed: {error}") from error
+        return pa.RecordBatchReader.from_batches(reader.schema, self._guarded(reader, table))
+
+    def _guarded(self, reader: pa.RecordBatchReader, table: str) -> Iterator[pa.RecordBatch]:
+        """Turn a failure mid-stream (connectorx reports bad values as a Rust panic) into a `SourceError`."""
+        try:
+            yield from reader
+        except (KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
+        except BaseException as error:
             raise SourceError(f"reading {table!r} from {self.display_url} failed: {error}") from error

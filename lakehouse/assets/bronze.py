@@ -6,14 +6,13 @@ checks run right after its load, on the snapshot the load committed.
 """
 
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
 from lakehouse.checks.bronze import CHECK_DESCRIPTIONS, CheckOutcome, check_bronze_table
-from lakehouse.extract import ExtractResult, Extraction
+from lakehouse.extract import ExtractResult, extract_tables
 from lakehouse.iceberg.declarations import TableDeclaration, bronze_declarations
 from lakehouse.resources import IcebergCatalogResource, SourceDatabaseResource
 
@@ -107,31 +106,30 @@ def build_bronze_assets(declarations: Sequence[TableDeclaration]) -> dg.AssetsDe
         source = source_database.database()
         selected = [by_key[key] for key in context.selected_asset_keys]
         failures: list[str] = []
-
-        def load(declaration: TableDeclaration) -> tuple[ExtractResult, list[CheckOutcome]]:
-            result = Extraction(catalog, source, declaration, source_database.chunk_rows).run()
-            return result, check_bronze_table(catalog, source, declaration)
-
-        with ThreadPoolExecutor(max_workers=source_database.concurrency) as pool:
-            futures = {declaration.table: (declaration, pool.submit(load, declaration)) for declaration in selected}
-            for table, (declaration, future) in futures.items():
-                try:
-                    result, outcomes = future.result()
-                except Exception as error:
-                    context.log.error(f"bronze.{table}: {error}")
-                    failures.append(f"bronze.{table}: {error}")
-                    continue
-                context.log.info(
-                    f"bronze.{table}: {result.rows_written} row(s) written, {result.total_rows} in total"
-                    + (f" ({result.skipped_reason})" if result.skipped_reason else "")
-                )
-                # An unchanged table is not re-materialised, so nothing downstream reacts to it.
-                if result.skipped_reason is None:
-                    yield _materialization(catalog, result, declaration)
-                for outcome in outcomes:
-                    check = _check_result(declaration, outcome)
-                    if dg.AssetCheckKey(check.asset_key, outcome.name) in context.selected_asset_check_keys:
-                        yield check
+        outcomes = extract_tables(
+            catalog,
+            source,
+            selected,
+            chunk_rows=source_database.chunk_rows,
+            concurrency=source_database.concurrency,
+        )
+        for declaration, result in outcomes:
+            table = f"bronze.{declaration.table}"
+            if isinstance(result, Exception):
+                context.log.error(f"{table}: {result}")
+                failures.append(f"{table}: {result}")
+                continue
+            context.log.info(
+                f"{table}: {result.rows_written} row(s) written, {result.total_rows} in total"
+                + (f" ({result.skipped_reason})" if result.skipped_reason else "")
+            )
+            # An unchanged table is not re-materialised, so nothing downstream reacts to it.
+            if result.skipped_reason is None:
+                yield _materialization(catalog, result, declaration)
+            for outcome in check_bronze_table(catalog, source, declaration):
+                check = _check_result(declaration, outcome)
+                if dg.AssetCheckKey(check.asset_key, outcome.name) in context.selected_asset_check_keys:
+                    yield check
         if failures:
             raise dg.Failure(
                 description=f"{len(failures)} bronze table(s) failed to load; the others were committed",
@@ -143,4 +141,3 @@ def build_bronze_assets(declarations: Sequence[TableDeclaration]) -> dg.AssetsDe
 
 def bronze_definitions() -> dg.Definitions:
     return dg.Definitions(assets=[build_bronze_assets(bronze_declarations())])
-

@@ -50,9 +50,7 @@ def _source_rows(source: SourceDatabase, declaration: TableDeclaration, cursor: 
     return source.count(table, CursorRange(declaration.source.cursor, None, int(cursor)))
 
 
-def check_bronze_table(
-    catalog: Catalog, source: SourceDatabase, declaration: TableDeclaration
-) -> list[CheckOutcome]:
+def check_bronze_table(catalog: Catalog, source: SourceDatabase, declaration: TableDeclaration) -> list[CheckOutcome]:
     table = catalog.load_table(("bronze", declaration.table))
     snapshot = table.current_snapshot()
     rows = int(snapshot.summary["total-records"]) if snapshot and snapshot.summary else 0

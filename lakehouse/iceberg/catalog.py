@@ -41,13 +41,25 @@ def open_catalog(name: str, properties: dict[str, str]) -> SqlCatalog:
     return catalog
 
 
+# Loads record their source position in the commit and retry from a freshly read position
+# themselves. pyiceberg's own retry would re-apply a conflicting append on top of the other
+# writer's and load the same rows twice, so bronze tables turn it off.
+POSITION_COMMIT_PROPERTIES = {"commit.retry.num-retries": "0"}
+
+
 def bronze_table(catalog: SqlCatalog, declaration: TableDeclaration) -> Table:
-    """The bronze table for ``declaration``, created from it on first use."""
+    """The bronze table for ``declaration``: created on first use, its properties kept as declared."""
     schema = declaration.schema()
-    return catalog.create_table_if_not_exists(
+    properties = declaration.properties | POSITION_COMMIT_PROPERTIES
+    table = catalog.create_table_if_not_exists(
         ("bronze", declaration.table),
         schema=schema,
         partition_spec=declaration.partition_spec(schema),
         sort_order=declaration.sort_order(schema),
-        properties=declaration.properties,
+        properties=properties,
     )
+    drifted = {key: value for key, value in properties.items() if table.properties.get(key) != value}
+    if drifted:
+        with table.transaction() as transaction:
+            transaction.set_properties(drifted)
+    return table

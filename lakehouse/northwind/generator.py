@@ -130,8 +130,9 @@ def employees() -> pa.Table:
             "birth_date": _dates(birth),
             "hire_date": _dates(hire),
             "address": _pick(rng, ref.STREETS, count),
-            "city": pa.array(["Seattle", "Tacoma", "Kirkland", "Redmond", "London",
-                              "London", "London", "Seattle", "London"]),
+            "city": pa.array(
+                ["Seattle", "Tacoma", "Kirkland", "Redmond", "London", "London", "London", "Seattle", "London"]
+            ),
             "region": pa.array(["WA", "WA", "WA", "WA", None, None, None, "WA", None], pa.string()),
             "postal_code": pa.array([f"{v:05d}" for v in rng.integers(10_000, 99_999, count)]),
             "country": pa.array(["USA"] * 4 + ["UK"] * 3 + ["USA", "UK"]),
@@ -169,8 +170,9 @@ def customers(size: NorthwindSize, seed: int) -> Customers:
     weights = np.array([m.customer_weight for m in ref.MARKETS], dtype=np.float64)
     market = rng.choice(len(ref.MARKETS), count, p=weights / weights.sum())
     city_pick = rng.integers(0, 1_000, count)
-    cities = [m.cities[c % len(m.cities)] for m, c in zip((ref.MARKETS[i] for i in market), city_pick)]
-    regions = [m.regions[c % len(m.regions)] for m, c in zip((ref.MARKETS[i] for i in market), city_pick)]
+    places = [(ref.MARKETS[m], pick) for m, pick in zip(market, city_pick, strict=True)]
+    cities = [m.cities[pick % len(m.cities)] for m, pick in places]
+    regions = [m.regions[pick % len(m.regions)] for m, pick in places]
     standard = pa.array([ref.MARKETS[i].country for i in market])
     written = standard.to_pylist()
     for index in np.flatnonzero(rng.random(count) < 0.04):
@@ -180,9 +182,7 @@ def customers(size: NorthwindSize, seed: int) -> Customers:
     company = pc.binary_join_element_wise(
         _pick(rng, ref.COMPANY_WORDS, count), _pick(rng, ref.COMPANY_SUFFIXES, count), " "
     )
-    contact = pc.binary_join_element_wise(
-        _pick(rng, ref.FIRST_NAMES, count), _pick(rng, ref.LAST_NAMES, count), " "
-    )
+    contact = pc.binary_join_element_wise(_pick(rng, ref.FIRST_NAMES, count), _pick(rng, ref.LAST_NAMES, count), " ")
     house = pa.array(rng.integers(1, 300, count).astype(str))
     table = pa.table(
         {

@@ -6,10 +6,10 @@ elsewhere.
 """
 
 import time
-from pathlib import Path
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
 import sqlalchemy as sa

@@ -6,13 +6,13 @@ the bronze tables map both to Iceberg ``int``, so nothing downstream changes.
 """
 
 from sqlalchemy import (
+    REAL,
     Column,
     Date,
     Integer,
     LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
-    REAL,
     SmallInteger,
     String,
     Table,

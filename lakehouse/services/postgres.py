@@ -93,7 +93,17 @@ class PostgresServer:
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir} -c fsync=off"
         _run(
             self._as_server_user(
-                [str(bin_dir / "pg_ctl"), "-D", str(self.cluster_dir), "-l", str(self.log_file), "-o", options, "-w", "start"]
+                [
+                    str(bin_dir / "pg_ctl"),
+                    "-D",
+                    str(self.cluster_dir),
+                    "-l",
+                    str(self.log_file),
+                    "-o",
+                    options,
+                    "-w",
+                    "start",
+                ]
             ),
             "starting PostgreSQL",
             self.log_file,

@@ -65,5 +65,5 @@ def test_a_bad_declaration_names_the_file_and_the_problem(
 def test_a_file_that_is_not_a_mapping_is_rejected(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text("- just\n- a list\n")
-    with pytest.raises(DeclarationError, match="broken.yaml: expected a mapping"):
+    with pytest.raises(DeclarationError, match=r"broken\.yaml: expected a mapping"):
         load_declaration(path)

@@ -53,5 +53,5 @@ def test_wrong_value_names_the_variable_and_what_is_expected(
 def test_every_wrong_value_is_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LAKEHOUSE_PROFILE", "prod")
     monkeypatch.setenv("LAKEHOUSE_WAREHOUSE", "ftp://x")
-    with pytest.raises(SettingsError, match="LAKEHOUSE_PROFILE.*LAKEHOUSE_WAREHOUSE"):
+    with pytest.raises(SettingsError, match=r"LAKEHOUSE_PROFILE.*LAKEHOUSE_WAREHOUSE"):
         load_settings()

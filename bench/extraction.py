@@ -1,0 +1,143 @@
+"""Generation and extraction throughput at several Northwind sizes.
+
+Each step runs in a fresh child process so its peak memory (max RSS) is its own. Extraction of
+the same source is measured three ways: tables one after another (the baseline), two tables at
+a time (what the asset does), and the whole `extract_northwind` asset through
+`dagster.materialize`, which adds Dagster's run overhead and the asset checks.
+
+    python -m bench.extraction --scale 1M,10M
+"""
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+STEP_TIMEOUT_S = 3600
+
+
+def _generate(home: Path, scale: str) -> dict[str, object]:
+    from lakehouse.northwind.generator import parse_scale
+    from lakehouse.northwind.load import write_northwind
+
+    summary = write_northwind(f"sqlite:///{home}/northwind.db", parse_scale(scale))
+    return {
+        "rows": sum(summary.rows.values()),
+        "order_lines": summary.rows["order_details"],
+        "seconds": summary.seconds,
+    }
+
+
+def _extract(home: Path, concurrency: int) -> dict[str, object]:
+    from lakehouse.extract import ExtractResult, extract_tables
+    from lakehouse.iceberg.catalog import catalog_properties, open_catalog
+    from lakehouse.iceberg.declarations import bronze_declarations
+    from lakehouse.settings import Settings
+    from lakehouse.sources import SourceDatabase
+
+    settings = Settings(home=home / f"extract-{concurrency}")
+    catalog = open_catalog(settings.catalog_name, catalog_properties(settings))
+    source = SourceDatabase(f"sqlite:///{home}/northwind.db")
+    started = time.perf_counter()
+    rows = 0
+    outcomes = extract_tables(
+        catalog, source, bronze_declarations(), chunk_rows=settings.extract_chunk_rows, concurrency=concurrency
+    )
+    for declaration, result in outcomes:
+        if not isinstance(result, ExtractResult):
+            raise RuntimeError(f"{declaration.table}: {result}")
+        rows += result.rows_written
+    return {"rows": rows, "seconds": time.perf_counter() - started}
+
+
+def _extract_sequential(home: Path) -> dict[str, object]:
+    return _extract(home, concurrency=1)
+
+
+def _extract_concurrent(home: Path) -> dict[str, object]:
+    return _extract(home, concurrency=2)
+
+
+def _extract_asset(home: Path) -> dict[str, object]:
+    import dagster as dg
+
+    from lakehouse.assets.bronze import build_bronze_assets
+    from lakehouse.iceberg.declarations import bronze_declarations
+    from lakehouse.resources import build_resources
+    from lakehouse.settings import Settings
+
+    settings = Settings(home=home / "asset", source_url=f"sqlite:///{home}/northwind.db")
+    assets = build_bronze_assets(bronze_declarations())
+    started = time.perf_counter()
+    result = dg.materialize([assets], resources=build_resources(settings))
+    seconds = time.perf_counter() - started
+    rows = 0
+    for event in result.get_asset_materialization_events():
+        rows += int(event.step_materialization_data.materialization.metadata["rows_written"].value)  # type: ignore[arg-type]
+    return {"rows": rows, "seconds": seconds}
+
+
+STEPS = {
+    "generate": _generate,
+    "extract_sequential": _extract_sequential,
+    "extract_concurrent": _extract_concurrent,
+    "asset_with_checks": _extract_asset,
+}
+
+
+def _child(step: str, home: Path, scale: str) -> None:
+    arguments = (home, scale) if step == "generate" else (home,)
+    outcome = STEPS[step](*arguments)  # type: ignore[operator]
+    outcome["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(outcome))
+
+
+def _run_step(step: str, home: Path, scale: str) -> dict[str, float]:
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.extraction", "--child", step, "--home", str(home), "--scale", scale],
+        capture_output=True,
+        text=True,
+        timeout=STEP_TIMEOUT_S,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"bench step {step} at {scale} failed:\n{completed.stderr[-4000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", default="1M,10M", help="comma-separated sizes: classic, 1M, 10M, ...")
+    parser.add_argument("--child", choices=STEPS, help=argparse.SUPPRESS)
+    parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.child:
+        _child(arguments.child, arguments.home, arguments.scale)
+        return
+
+    header = f"{'scale':>8} {'step':<20} {'rows':>12} {'seconds':>8} {'rows/s':>12} {'peak MiB':>9}"
+    print(header)
+    print("-" * len(header))
+    for scale in arguments.scale.split(","):
+        home = Path(tempfile.mkdtemp(prefix=f"lakehouse-bench-{scale}-"))
+        try:
+            outcomes = {step: _run_step(step, home, scale) for step in STEPS}
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+        for step, outcome in outcomes.items():
+            rate = outcome["rows"] / outcome["seconds"]
+            print(
+                f"{scale:>8} {step:<20} {int(outcome['rows']):>12,} {outcome['seconds']:>8.1f} "
+                f"{rate:>12,.0f} {outcome['peak_rss_mib']:>9,.0f}"
+            )
+        speedup = outcomes["extract_sequential"]["seconds"] / outcomes["extract_concurrent"]["seconds"]
+        print(f"{scale:>8} concurrent vs sequential extraction: {speedup:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

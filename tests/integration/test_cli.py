@@ -1,0 +1,87 @@
+"""The `lakehouse` command line, end to end on a temporary LAKEHOUSE_HOME."""
+
+import csv
+import io
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from lakehouse.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> str:
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+@pytest.fixture
+def demo_lakehouse() -> None:
+    invoke("generate", "--scale", "classic")
+    invoke("materialize")
+
+
+def test_generate_reports_the_rows_written() -> None:
+    output = invoke("generate", "--scale", "classic", "--seed", "3")
+    assert "orders 830, order_details 2,155" in output
+    assert "left as it is" in invoke("generate", "--if-missing")
+
+
+def test_generate_rejects_a_bad_scale() -> None:
+    result = runner.invoke(app, ["generate", "--scale", "lots"])
+    assert result.exit_code == 1
+    assert "scale 'lots' is not 'classic'" in result.stderr
+
+
+def test_materialize_then_tables_lists_rows_and_snapshots(demo_lakehouse: None) -> None:
+    listing = json.loads(invoke("tables", "--format", "json"))
+    rows = {entry["table"]: entry["rows"] for entry in listing}
+    assert rows["bronze.orders"] == 830 and rows["bronze.order_details"] == 2155
+    assert all(entry["snapshot_id"] for entry in listing)
+
+
+def test_query_formats(demo_lakehouse: None) -> None:
+    sql = "SELECT category_id, category_name FROM bronze.categories ORDER BY category_id LIMIT 2"
+    assert json.loads(invoke("query", sql, "--format", "json")) == [
+        {"category_id": 1, "category_name": "Beverages"},
+        {"category_id": 2, "category_name": "Condiments"},
+    ]
+    assert list(csv.reader(io.StringIO(invoke("query", sql, "--format", "csv")))) == [
+        ["category_id", "category_name"],
+        ["1", "Beverages"],
+        ["2", "Condiments"],
+    ]
+    table = invoke("query", sql).splitlines()
+    assert table[0].split("|")[0].strip() == "category_id"
+    assert table[-1] == "(2 rows)"
+
+
+def test_query_joins_bronze_tables(demo_lakehouse: None) -> None:
+    revenue = json.loads(
+        invoke(
+            "query",
+            "SELECT round(sum(d.unit_price * d.quantity * (1 - d.discount)), 2) AS revenue, "
+            "count(DISTINCT o.order_id) AS n FROM bronze.order_details d JOIN bronze.orders o USING (order_id)",
+            "-f",
+            "json",
+        )
+    )
+    assert revenue[0]["n"] == 830
+    assert revenue[0]["revenue"] > 100_000
+
+
+def test_query_errors_are_reported_without_a_traceback(demo_lakehouse: None) -> None:
+    result = runner.invoke(app, ["query", "SELECT * FROM bronze.nope"])
+    assert result.exit_code == 1
+    assert "query failed" in result.stderr and "nope" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_wrong_setting_stops_the_cli_with_one_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEHOUSE_WAREHOUSE", "ftp://somewhere")
+    result = runner.invoke(app, ["tables"])
+    assert result.exit_code == 2
+    assert "LAKEHOUSE_WAREHOUSE: expected a file:// or s3:// location" in result.stderr

@@ -1,0 +1,112 @@
+"""The bronze assets materialised in process with `dagster.materialize`, as Dagster runs them."""
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from lakehouse.assets.bronze import build_bronze_assets
+from lakehouse.definitions import defs
+from lakehouse.iceberg.catalog import catalog_properties, open_catalog
+from lakehouse.iceberg.declarations import bronze_declarations
+from lakehouse.northwind.schema import NORTHWIND_TABLES
+from lakehouse.resources import build_resources
+from lakehouse.settings import Settings
+from lakehouse.sources import SourceDatabase
+
+
+def materialize(settings: Settings, selection: str = "*") -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [build_bronze_assets(bronze_declarations())],
+        resources=build_resources(settings),
+        selection=selection,
+        raise_on_error=False,
+    )
+
+
+def materialized(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, object]]:
+    found = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        found[materialization.asset_key.path[-1]] = {k: v.value for k, v in materialization.metadata.items()}
+    return found
+
+
+def test_definitions_load_with_jobs_schedule_and_every_bronze_asset() -> None:
+    definitions = defs()
+    keys = {key.to_user_string() for key in definitions.resolve_all_asset_keys()}
+    assert keys == {f"bronze/{table}" for table in NORTHWIND_TABLES}
+    assert definitions.resolve_job_def("bronze_extract") is not None
+    schedule = definitions.get_schedule_def("daily_bronze_extract")
+    assert schedule.cron_schedule == "0 2 * * *"
+    spec = next(s for s in definitions.resolve_all_asset_specs() if s.key.path == ["bronze", "orders"])
+    assert spec.group_name == "bronze"
+
+
+def test_materialising_bronze_records_metadata_and_passes_checks(
+    settings: Settings, classic_source: SourceDatabase
+) -> None:
+    result = materialize(settings)
+    assert result.success
+    tables = materialized(result)
+    assert set(tables) == set(NORTHWIND_TABLES)
+    orders = tables["orders"]
+    assert orders["rows_written"] == 830
+    assert orders["dagster/row_count"] == 830
+    assert orders["cursor"] == "11077"
+    assert str(orders["snapshot_id"]).isdigit()
+    assert str(orders["table_location"]).startswith(f"file://{settings.home}/warehouse")
+    assert "order_date_year" in str(orders["partition_spec"])
+    columns = [c.name for c in orders["dagster/column_schema"].columns]  # type: ignore[attr-defined]
+    assert columns[0] == "order_id" and columns[-2:] == ["_ingested_at", "_source"]
+    evaluations = result.get_asset_check_evaluations()
+    assert len(evaluations) == 3 * len(NORTHWIND_TABLES)
+    assert all(e.passed for e in evaluations), [e.check_name for e in evaluations if not e.passed]
+
+
+def test_rerun_without_source_changes_materialises_nothing(settings: Settings, classic_source: SourceDatabase) -> None:
+    assert materialize(settings).success
+    again = materialize(settings)
+    assert again.success
+    assert materialized(again) == {}
+    assert all(e.passed for e in again.get_asset_check_evaluations())
+
+
+def test_a_subset_extracts_only_the_selected_tables(settings: Settings, classic_source: SourceDatabase) -> None:
+    result = materialize(settings, selection="bronze/products")
+    assert result.success
+    assert set(materialized(result)) == {"products"}
+    assert {e.asset_key.path[-1] for e in result.get_asset_check_evaluations()} == {"products"}
+
+
+def test_a_failing_table_fails_the_run_but_keeps_the_others(settings: Settings, classic_source: SourceDatabase) -> None:
+    with classic_source.engine.begin() as connection:
+        connection.execute(sa.text("DROP TABLE employees"))
+    result = materialize(settings)
+    assert not result.success
+    assert set(materialized(result)) == set(NORTHWIND_TABLES) - {"employees"}
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "source table 'employees' not found" in str(failure.step_failure_data.error.message) + str(
+        failure.step_failure_data.user_failure_data.metadata
+    )
+
+
+def test_uniqueness_check_fails_when_bronze_holds_duplicate_keys(
+    settings: Settings, classic_source: SourceDatabase
+) -> None:
+    assert materialize(settings).success
+    # Something outside the loader appends an order twice; the check must notice.
+    table = open_catalog(settings.catalog_name, catalog_properties(settings)).load_table(("bronze", "orders"))
+    table.append(table.scan(row_filter="order_id = 10248").to_arrow())
+    with classic_source.engine.begin() as connection:
+        connection.execute(sa.text("UPDATE categories SET description = 'changed'"))
+    result = materialize(settings)
+    verdicts = {(e.asset_key.path[-1], e.check_name): e.passed for e in result.get_asset_check_evaluations()}
+    assert verdicts[("orders", "key_unique")] is False
+    assert verdicts[("orders", "reconciles_with_source")] is False
+    assert verdicts[("order_details", "key_unique")] is True
+
+
+def test_code_location_fails_fast_on_a_wrong_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEHOUSE_PROFILE", "prod")
+    with pytest.raises(Exception, match="LAKEHOUSE_PROFILE: Input should be 'local' or 'stack'"):
+        defs()

@@ -1,0 +1,105 @@
+"""Extraction from a real PostgreSQL Northwind, unchanged from the SQLite path."""
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+from pyiceberg.catalog.sql import SqlCatalog
+
+from lakehouse.extract import Extraction
+from lakehouse.iceberg.catalog import catalog_properties, open_catalog
+from lakehouse.iceberg.declarations import INGESTED_AT, SOURCE, bronze_declarations
+from lakehouse.northwind.generator import parse_scale
+from lakehouse.northwind.load import write_northwind
+from lakehouse.northwind.schema import NORTHWIND_TABLES
+from lakehouse.services.postgres import PostgresServer
+from lakehouse.settings import Settings
+from lakehouse.sources import SourceDatabase, SourceError
+
+pytestmark = pytest.mark.stack
+
+
+def load_all(home: Path, source_url: str) -> SqlCatalog:
+    settings = Settings(home=home, source_url=source_url)
+    catalog = open_catalog(settings.catalog_name, catalog_properties(settings))
+    source = SourceDatabase(source_url)
+    for declaration in bronze_declarations():
+        Extraction(catalog, source, declaration).run()
+    return catalog
+
+
+def bronze(catalog: SqlCatalog, table: str) -> pa.Table:
+    key = next(d.key for d in bronze_declarations() if d.table == table)
+    rows = catalog.load_table(("bronze", table)).scan().to_arrow().drop_columns([INGESTED_AT, SOURCE])
+    return rows.sort_by([(column, "ascending") for column in key])
+
+
+@pytest.fixture(scope="module")
+def postgres_northwind(postgres: PostgresServer) -> str:
+    url = postgres.url("northwind")
+    write_northwind(url, parse_scale("classic"))
+    return url
+
+
+def test_postgres_source_gives_the_same_bronze_as_sqlite(postgres_northwind: str, tmp_path: Path) -> None:
+    sqlite_url = f"sqlite:///{tmp_path}/northwind.db"
+    write_northwind(sqlite_url, parse_scale("classic"))
+    from_postgres = load_all(tmp_path / "pg", postgres_northwind)
+    from_sqlite = load_all(tmp_path / "sqlite", sqlite_url)
+    for table in NORTHWIND_TABLES:
+        expected = bronze(from_sqlite, table)
+        actual = bronze(from_postgres, table)
+        assert actual.num_rows == expected.num_rows > 0, table
+        assert actual.equals(expected), table
+    source = from_postgres.load_table(("bronze", "orders")).scan(selected_fields=(SOURCE,)).to_arrow()
+    assert set(source[SOURCE].to_pylist()) == {"postgresql:northwind.orders"}
+
+
+def test_postgres_keeps_the_public_northwind_types(postgres_northwind: str) -> None:
+    inspector = sa.inspect(sa.create_engine(postgres_northwind))
+    types = {c["name"]: str(c["type"]) for c in inspector.get_columns("order_details")}
+    assert types == {
+        "order_id": "SMALLINT",
+        "product_id": "SMALLINT",
+        "unit_price": "REAL",
+        "quantity": "SMALLINT",
+        "discount": "REAL",
+    }
+    customers = {c["name"]: str(c["type"]) for c in inspector.get_columns("customers")}
+    assert customers["customer_id"] == "VARCHAR(5)"
+
+
+def test_incremental_extraction_from_postgres(postgres: PostgresServer, tmp_path: Path) -> None:
+    url = postgres.url("northwind_scratch")
+    write_northwind(url, parse_scale("classic"))
+    catalog = load_all(tmp_path, url)
+    with sa.create_engine(url).begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO orders (order_id, customer_id, order_date) "
+                "SELECT order_id + 1000, customer_id, order_date FROM orders WHERE order_id > 11070"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO order_details SELECT order_id + 1000, product_id, unit_price, quantity, discount "
+                "FROM order_details WHERE order_id > 11070"
+            )
+        )
+    declaration = next(d for d in bronze_declarations() if d.table == "orders")
+    result = Extraction(catalog, SourceDatabase(url), declaration).run()
+    assert result.rows_written == 7
+    assert result.cursor == "12077"
+    assert Extraction(catalog, SourceDatabase(url), declaration).run().rows_written == 0
+
+
+def test_missing_postgres_table_is_a_clear_error(postgres: PostgresServer, tmp_path: Path) -> None:
+    url = postgres.url("northwind_scratch")
+    settings = Settings(home=tmp_path, source_url=url)
+    catalog = open_catalog(settings.catalog_name, catalog_properties(settings))
+    with sa.create_engine(url).begin() as connection:
+        connection.execute(sa.text("DROP TABLE IF EXISTS employees"))
+    declaration = next(d for d in bronze_declarations() if d.table == "employees")
+    with pytest.raises(SourceError, match=r"source table 'employees' not found in postgresql\+psycopg://lakehouse@"):
+        Extraction(catalog, SourceDatabase(url), declaration).run()
