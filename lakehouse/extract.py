@@ -172,9 +172,7 @@ class Extraction:
         if upper is None or (lower is not None and upper <= lower):
             return 0, {CURSOR: str(previous)} if previous else {}, "no new source rows"
         cursor_range = CursorRange(cursor_column, lower, int(upper))
-        reader = self.source.read(
-            self.source_table, columns, cursor_range, partitions=self.declaration.source.read_partitions
-        )
+        reader = self.source.read(self.source_table, columns, cursor_range)
         position = {CURSOR: str(int(upper)), CURSOR_COLUMN: cursor_column}
         return self._commit(table, reader, position, replace=False), position, None
 

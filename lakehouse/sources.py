@@ -1,25 +1,28 @@
-"""The OLTP source database: inspection through SQLAlchemy, bulk reads as Arrow batches.
+"""The OLTP source database: inspection through SQLAlchemy, bulk reads and writes through ADBC.
 
-Reads go through connectorx, which types columns from the declared SQL types (not from the
-first rows, as the SQLite ADBC driver does) and streams record batches, so memory stays
-bounded however large the table.
+ADBC streams Arrow record batches straight from the database (COPY on PostgreSQL) and releases
+the GIL while it does, so several tables extract in parallel threads with bounded memory.
+
+SQLite has no column types at run time, and its ADBC driver infers each column's type from the
+first batch of rows: a column that is NULL throughout that batch would be guessed wrong. Each
+SQLite read therefore starts with one typing row of literals that follow the declared column
+types; the row is dropped before the batches leave this module.
 """
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
-import connectorx
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from adbc_driver_manager import dbapi as adbc_dbapi
 
-# The SQLAlchemy backends extraction is tested on, with the URL scheme connectorx expects.
-# connectorx also reads MySQL and SQL Server; add them here together with a test.
-CONNECTORX_SCHEMES = {"sqlite": "sqlite", "postgresql": "postgresql"}
+# The SQLAlchemy backends with an ADBC driver, the ones extraction is tested on.
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+TYPING_MARK = "__lakehouse_typing_row"
+SQLITE_BATCH_ROWS = "65536"
 
 
 class SourceError(Exception):
@@ -44,28 +47,27 @@ def _range_predicates(source: sa.TableClause, cursor_range: CursorRange) -> list
 
 
 def has_adbc_driver(url: sa.URL) -> bool:
-    return url.get_backend_name() in {"sqlite", "postgresql"}
+    return url.get_backend_name() in SUPPORTED_BACKENDS
 
 
-def _libpq_uri(url: sa.URL) -> str:
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@contextmanager
-def adbc_connect(url: sa.URL) -> Iterator[adbc_dbapi.Connection]:
-    """Open an ADBC connection for bulk writes to SQLite or PostgreSQL."""
+def adbc_connect(url: sa.URL) -> adbc_dbapi.Connection:
+    """An ADBC connection (also a context manager that closes it) to SQLite or PostgreSQL at ``url``."""
     if url.get_backend_name() == "sqlite":
         import adbc_driver_sqlite.dbapi as sqlite_dbapi
 
-        connection = sqlite_dbapi.connect(url.database or ":memory:")
-    else:
-        import adbc_driver_postgresql.dbapi as postgresql_dbapi
+        return sqlite_dbapi.connect(url.database or ":memory:")
+    import adbc_driver_postgresql.dbapi as postgresql_dbapi
 
-        connection = postgresql_dbapi.connect(_libpq_uri(url))
-    try:
-        yield connection
-    finally:
-        connection.close()
+    return postgresql_dbapi.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+
+
+def _typing_literal(column_type: sa.types.TypeEngine[Any]) -> sa.ColumnElement[Any]:
+    """A value of the kind SQLite's ADBC driver should infer for a column of ``column_type``."""
+    if isinstance(column_type, sa.Integer | sa.Boolean | sa.Float | sa.Numeric):
+        return sa.literal(0)  # the driver widens a 64-bit integer column to double when a real value follows
+    if isinstance(column_type, sa.LargeBinary):
+        return sa.cast(sa.literal(""), sa.LargeBinary)
+    return sa.literal("")  # text, and dates and times, which SQLite keeps as ISO-8601 text
 
 
 class SourceDatabase:
@@ -74,9 +76,9 @@ class SourceDatabase:
     def __init__(self, url: str) -> None:
         self.url = sa.make_url(url)
         backend = self.url.get_backend_name()
-        if backend not in CONNECTORX_SCHEMES:
+        if backend not in SUPPORTED_BACKENDS:
             raise SourceError(
-                f"source {self.display_url} uses {backend!r}; supported databases: {', '.join(CONNECTORX_SCHEMES)}"
+                f"source {self.display_url} uses {backend!r}; supported databases: {', '.join(SUPPORTED_BACKENDS)}"
             )
 
     @property
@@ -89,16 +91,23 @@ class SourceDatabase:
         database = (self.url.database or "").rsplit("/", 1)[-1].removesuffix(".db")
         return f"{self.url.get_backend_name()}:{database}"
 
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.get_backend_name() == "sqlite"
+
     @cached_property
     def engine(self) -> sa.Engine:
         return sa.create_engine(self.url)
 
-    def columns(self, table: str) -> list[str]:
-        """The table's column names, or a `SourceError` if the table is missing."""
+    def _reflect(self, table: str) -> dict[str, sa.types.TypeEngine[Any]]:
         inspector = sa.inspect(self.engine)
         if not inspector.has_table(table):
             raise SourceError(f"source table {table!r} not found in {self.display_url}")
-        return [column["name"] for column in inspector.get_columns(table)]
+        return {column["name"]: column["type"] for column in inspector.get_columns(table)}
+
+    def columns(self, table: str) -> list[str]:
+        """The table's column names, or a `SourceError` if the table is missing."""
+        return list(self._reflect(table))
 
     def require_columns(self, table: str, expected: list[str], declared_in: str) -> list[str]:
         """All source columns of ``table``, after checking it has every column in ``expected``."""
@@ -119,11 +128,6 @@ class SourceDatabase:
         with self.engine.connect() as connection:
             return connection.execute(sa.select(sa.func.max(source.c[column]))).scalar_one()
 
-    def _min_value(self, table: str, cursor_range: CursorRange) -> int:
-        source = self._table(table, [cursor_range.column])
-        with self.engine.connect() as connection:
-            return int(connection.execute(sa.select(sa.func.min(source.c[cursor_range.column]))).scalar_one())
-
     def count(self, table: str, cursor_range: CursorRange | None = None) -> int:
         query = sa.select(sa.func.count()).select_from(sa.table(table))
         if cursor_range is not None:
@@ -132,56 +136,64 @@ class SourceDatabase:
         with self.engine.connect() as connection:
             return int(connection.execute(query).scalar_one())
 
-    def select_sql(self, table: str, columns: list[str], cursor_range: CursorRange | None = None) -> str:
+    def _select(
+        self, table: str, columns: list[str], cursor_range: CursorRange | None, *leading: sa.ColumnElement[Any]
+    ) -> sa.Select[Any]:
         needed = [*columns, cursor_range.column] if cursor_range and cursor_range.column not in columns else columns
         source = self._table(table, needed)
-        query = sa.select(*(source.c[name] for name in columns))
+        query = sa.select(*leading, *(source.c[name] for name in columns))
         if cursor_range is not None:
             query = query.where(*_range_predicates(source, cursor_range))
+        return query
+
+    def select_sql(self, table: str, columns: list[str], cursor_range: CursorRange | None = None) -> str:
+        """The SQL a read runs, in the source's dialect."""
+        query: sa.Select[Any] | sa.CompoundSelect[Any]
+        if self.is_sqlite:
+            types = self._reflect(table)
+            typing_row = sa.select(
+                sa.literal(1).label(TYPING_MARK),
+                *(_typing_literal(types[name]).label(name) for name in columns),
+            )
+            rows = self._select(table, columns, cursor_range, sa.literal(0).label(TYPING_MARK))
+            query = sa.union_all(typing_row, rows)
+        else:
+            query = self._select(table, columns, cursor_range)
         return str(query.compile(self.engine, compile_kwargs={"literal_binds": True}))
 
-    def _connectorx_uri(self) -> str:
-        scheme = CONNECTORX_SCHEMES[self.url.get_backend_name()]
-        if scheme == "sqlite":
-            return f"sqlite://{Path(self.url.database or '').resolve()}"
-        return self.url.set(drivername=scheme).render_as_string(hide_password=False)
-
-    def read(
-        self,
-        table: str,
-        columns: list[str],
-        cursor_range: CursorRange | None = None,
-        *,
-        partitions: int = 1,
-        batch_rows: int = 262_144,
-    ) -> pa.RecordBatchReader:
-        """Stream the selected rows as Arrow record batches.
-
-        With a cursor range and ``partitions > 1``, that many connections read slices of the
-        range in parallel; worth it where decoding rows, not the scan, is the bottleneck.
-        """
+    def read(self, table: str, columns: list[str], cursor_range: CursorRange | None = None) -> pa.RecordBatchReader:
+        """Stream the selected rows as Arrow record batches; the connection closes when the stream ends."""
         sql = self.select_sql(table, columns, cursor_range)
-        parallel: dict[str, Any] = {}
-        if cursor_range is not None and partitions > 1:
-            lower = cursor_range.lower + 1 if cursor_range.lower is not None else self._min_value(table, cursor_range)
-            parallel = {
-                "partition_on": cursor_range.column,
-                "partition_range": (lower, cursor_range.upper),
-                "partition_num": partitions,
-            }
+        failure = f"reading {table!r} from {self.display_url} failed"
+        connection = adbc_connect(self.url)
         try:
-            reader = connectorx.read_sql(
-                self._connectorx_uri(), sql, return_type="arrow_stream", batch_size=batch_rows, **parallel
-            )
-        except RuntimeError as error:
-            raise SourceError(f"reading {table!r} from {self.display_url} failed: {error}") from error
-        return pa.RecordBatchReader.from_batches(reader.schema, self._guarded(reader, table))
+            cursor = connection.cursor()
+            if self.is_sqlite:
+                cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": SQLITE_BATCH_ROWS})
+            cursor.execute(sql)
+            reader = cursor.fetch_record_batch()
+        except adbc_dbapi.Error as error:
+            connection.close()
+            raise SourceError(f"{failure}: {error}") from error
+        schema = reader.schema
+        if TYPING_MARK in schema.names:
+            schema = schema.remove(schema.get_field_index(TYPING_MARK))
 
-    def _guarded(self, reader: pa.RecordBatchReader, table: str) -> Iterator[pa.RecordBatch]:
-        """Turn a failure mid-stream (connectorx reports bad values as a Rust panic) into a `SourceError`."""
-        try:
-            yield from reader
-        except (KeyboardInterrupt, SystemExit, GeneratorExit):
-            raise
-        except BaseException as error:
-            raise SourceError(f"reading {table!r} from {self.display_url} failed: {error}") from error
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                for batch in reader:
+                    yield _without_typing_row(batch) if TYPING_MARK in batch.schema.names else batch
+            except adbc_dbapi.Error as error:
+                raise SourceError(f"{failure}: {error}") from error
+            finally:
+                cursor.close()
+                connection.close()
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _without_typing_row(batch: pa.RecordBatch) -> pa.RecordBatch:
+    mark = batch.column(TYPING_MARK)
+    if pc.any(pc.equal(mark, 1)).as_py():
+        batch = batch.filter(pc.equal(mark, 0))
+    return batch.drop_columns([TYPING_MARK])

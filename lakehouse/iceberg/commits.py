@@ -45,7 +45,7 @@ class SchemaMismatchError(Exception):
     """Rows cannot be written to a table as they are."""
 
 
-def conform(rows: pa.Table, target: pa.Schema, table_name: tuple[str, ...] | str) -> pa.Table:
+def conform(rows: pa.Table, target: pa.Schema, table_name: str) -> pa.Table:
     """Cast ``rows`` to the table's Arrow schema; absent optional columns read as null."""
     columns = []
     for field in target:
@@ -91,7 +91,7 @@ def commit_load(
             transaction.delete(AlwaysTrue(), snapshot_properties=properties)
         with transaction.update_snapshot(snapshot_properties=properties).fast_append() as append:
             for chunk in chunks:
-                chunk = conform(chunk, target, table.name())
+                chunk = conform(chunk, target, ".".join(table.name()))
                 rows += chunk.num_rows
                 # The private writer is what Transaction.append uses; calling it per chunk keeps
                 # every chunk in one snapshot, which the public API offers only for unpartitioned tables.

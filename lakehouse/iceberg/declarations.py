@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table.sorting import SortField, SortOrder
@@ -113,8 +113,6 @@ class SourceDeclaration(_Strict):
     table: str
     load: LoadMode
     cursor: str | None = None
-    # Parallel readers over slices of the cursor range; helps wide tables with many strings.
-    read_partitions: int = Field(default=1, ge=1, le=16)
 
 
 class PartitionDeclaration(_Strict):

@@ -123,9 +123,7 @@ def test_regenerating_replaces_rather_than_appends(tmp_path: Path) -> None:
     assert SourceDatabase(url).count("order_details") == 2155
 
 
-def test_databases_without_a_bulk_driver_get_batched_inserts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_databases_without_a_bulk_driver_get_batched_inserts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fast_url, portable_url = f"sqlite:///{tmp_path}/fast.db", f"sqlite:///{tmp_path}/portable.db"
     write_northwind(fast_url, NorthwindSize(3_000))
     monkeypatch.setattr("lakehouse.northwind.load.has_adbc_driver", lambda url: False)
