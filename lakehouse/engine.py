@@ -3,7 +3,7 @@
 Each table becomes a view over the Parquet data files of its current snapshot, read by column
 name (``union_by_name``), so columns added by schema evolution read as null in older files.
 A table whose snapshot carries delete files is read through pyiceberg instead, which applies
-them. Views pin the snapshot current when the engine was opened.
+them. Relations pin the snapshot current when they were attached.
 """
 
 from collections.abc import Iterable
@@ -16,6 +16,7 @@ from pyiceberg.table import Table
 from lakehouse.iceberg.catalog import NAMESPACES
 
 LOCAL_SCHEME = "file://"
+STAGED_ROWS = "__lakehouse_staged_rows"
 
 
 def _quote(identifier: str) -> str:
@@ -30,39 +31,57 @@ class QueryError(Exception):
     """A query could not run; the message carries the engine's explanation."""
 
 
+def catalog_tables(catalog: Catalog) -> list[tuple[str, str]]:
+    """Every (namespace, table) in the bronze, silver and gold namespaces."""
+    return [(namespace, identifier[-1]) for namespace in NAMESPACES for identifier in catalog.list_tables(namespace)]
+
+
+def _drop_relation(connection: duckdb.DuckDBPyConnection, namespace: str, name: str) -> None:
+    kinds = connection.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [namespace, name],
+    ).fetchall()
+    for (kind,) in kinds:
+        keyword = "VIEW" if kind == "VIEW" else "TABLE"
+        connection.execute(f"DROP {keyword} {_quote(namespace)}.{_quote(name)}")
+
+
+def attach_table(connection: duckdb.DuckDBPyConnection, table: Table, namespace: str, name: str) -> None:
+    """Make ``namespace.name`` in DuckDB read the table's current snapshot, replacing what was there."""
+    connection.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(namespace)}")
+    _drop_relation(connection, namespace, name)
+    relation = f"{_quote(namespace)}.{_quote(name)}"
+    tasks = list(table.scan().plan_files())
+    local = all(task.file.file_path.startswith(LOCAL_SCHEME) for task in tasks)
+    if tasks and local and not any(task.delete_files for task in tasks):
+        files = ", ".join(_literal(task.file.file_path.removeprefix(LOCAL_SCHEME)) for task in tasks)
+        connection.execute(f"CREATE VIEW {relation} AS SELECT * FROM read_parquet([{files}], union_by_name = true)")
+        return
+    # Empty tables, and snapshots with delete files, go through pyiceberg, which applies deletes.
+    rows = table.scan().to_arrow() if tasks else table.schema().as_arrow().empty_table()
+    connection.register(STAGED_ROWS, rows)
+    try:
+        connection.execute(f"CREATE TABLE {relation} AS SELECT * FROM {STAGED_ROWS}")
+    finally:
+        connection.unregister(STAGED_ROWS)
+
+
+def attach_catalog(
+    connection: duckdb.DuckDBPyConnection, catalog: Catalog, tables: Iterable[tuple[str, str]] | None = None
+) -> None:
+    """Attach ``tables`` (by default every table in the catalog) and create the medallion schemas."""
+    for namespace in NAMESPACES:
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(namespace)}")
+    for namespace, name in catalog_tables(catalog) if tables is None else tables:
+        attach_table(connection, catalog.load_table((namespace, name)), namespace, name)
+
+
 class LocalEngine:
-    """An in-memory DuckDB connection with a view per Iceberg table."""
+    """An in-memory DuckDB connection with a relation per Iceberg table."""
 
     def __init__(self, catalog: Catalog, tables: Iterable[tuple[str, str]] | None = None) -> None:
         self.connection = duckdb.connect()
-        identifiers = list(tables) if tables is not None else self._all_tables(catalog)
-        for namespace in {namespace for namespace, _ in identifiers} | set(NAMESPACES):
-            self.connection.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(namespace)}")
-        for namespace, name in identifiers:
-            self._attach(catalog.load_table((namespace, name)), namespace, name)
-
-    @staticmethod
-    def _all_tables(catalog: Catalog) -> list[tuple[str, str]]:
-        found = []
-        for namespace in NAMESPACES:
-            for identifier in catalog.list_tables(namespace):
-                found.append((identifier[0], identifier[-1]))
-        return found
-
-    def _attach(self, table: Table, namespace: str, name: str) -> None:
-        view = f"{_quote(namespace)}.{_quote(name)}"
-        tasks = list(table.scan().plan_files())
-        local = all(task.file.file_path.startswith(LOCAL_SCHEME) for task in tasks)
-        if tasks and local and not any(task.delete_files for task in tasks):
-            files = ", ".join(_literal(task.file.file_path.removeprefix(LOCAL_SCHEME)) for task in tasks)
-            self.connection.execute(
-                f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet([{files}], union_by_name = true)"
-            )
-            return
-        rows = table.scan().to_arrow() if tasks else table.schema().as_arrow().empty_table()
-        relation_name = f"__{namespace}_{name}"
-        self.connection.register(relation_name, rows)
-        self.connection.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {_quote(relation_name)}")
+        attach_catalog(self.connection, catalog, tables)
 
     def query(self, sql: str) -> pa.Table:
         try:
