@@ -9,19 +9,29 @@ SCALE ?= 1M,10M
 
 .PHONY: install demo dev test lint bench clean
 
+DBT := $(BIN)/dbt --quiet
+DBT_MANIFEST := dbt/target/manifest.json
+DBT_SOURCES := dbt/dbt_project.yml dbt/profiles.yml $(shell find dbt/models dbt/macros dbt/tests -type f 2>/dev/null)
+
 $(BIN)/lakehouse: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip --upgrade >/dev/null
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[dev]"
 	touch $@
 
-install: $(BIN)/lakehouse
+# The manifest the dbt assets load is prepared at build time, not when the code location loads.
+$(DBT_MANIFEST): $(BIN)/lakehouse $(DBT_SOURCES)
+	$(DBT) parse --project-dir dbt --profiles-dir dbt
+
+install: $(BIN)/lakehouse $(DBT_MANIFEST)
 
 demo: install
 	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/lakehouse generate --scale classic --if-missing
-	$(BIN)/lakehouse materialize --job bronze_extract
+	$(BIN)/lakehouse materialize --job medallion
 	$(BIN)/lakehouse tables
+	$(BIN)/lakehouse kpis
 
 dev: install
 	mkdir -p $(DAGSTER_HOME)

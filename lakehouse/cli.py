@@ -122,10 +122,10 @@ def materialize(
         )
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
-        metadata = materialization.metadata
+        values = {name: entry.value for name, entry in materialization.metadata.items()}
+        written = f"+{values['rows_written']:,} written, " if "rows_written" in values else ""
         typer.echo(
-            f"  {materialization.asset_key.to_user_string():<28} "
-            f"+{metadata['rows_written'].value:>10,} rows  total {metadata['dagster/row_count'].value:>10,}"
+            f"  {materialization.asset_key.to_user_string():<32} {written}{values.get('dagster/row_count', '?'):,} rows"
         )
     evaluations = result.get_asset_check_evaluations()
     failed_checks = [e for e in evaluations if not e.passed]
@@ -144,6 +144,31 @@ def _engine(settings: Settings) -> Any:
     from lakehouse.iceberg.catalog import catalog_properties, open_catalog
 
     return LocalEngine(open_catalog(settings.catalog_name, catalog_properties(settings)))
+
+
+KPI_QUERIES = {
+    "Sales KPIs": "SELECT total_revenue, orders, customers, average_order_value, first_order_date, last_order_date "
+    "FROM gold.sales_kpis",
+    "Top 3 countries": "SELECT revenue_rank AS rank, country, revenue, orders FROM gold.revenue_by_country "
+    "WHERE revenue_rank <= 3 ORDER BY revenue_rank",
+    "Revenue by category": "SELECT category_name, revenue, units, orders FROM gold.revenue_by_category "
+    "ORDER BY revenue DESC",
+}
+
+
+@app.command()
+def kpis() -> None:
+    """Print the headline figures from gold: total revenue, the top 3 countries, revenue by category."""
+    from lakehouse.engine import QueryError
+
+    engine = _engine(_settings())
+    try:
+        for title, sql in KPI_QUERIES.items():
+            typer.echo(f"\n{title}\n{render(engine.query(sql), OutputFormat.TABLE)}")
+    except QueryError as error:
+        raise _fail(f"gold is not built yet ({error}); run `make demo`") from None
+    finally:
+        engine.close()
 
 
 @app.command()

@@ -10,6 +10,12 @@ bronze_extract_job = dg.define_asset_job(
     description="Extract every Northwind table into its bronze Iceberg table.",
 )
 
+medallion_job = dg.define_asset_job(
+    "medallion",
+    selection=dg.AssetSelection.all(),
+    description="Bronze extraction, then the dbt models through silver to gold, with every check.",
+)
+
 daily_bronze_extract = dg.ScheduleDefinition(
     name="daily_bronze_extract",
     job=bronze_extract_job,
@@ -20,4 +26,4 @@ daily_bronze_extract = dg.ScheduleDefinition(
 
 
 def schedule_definitions() -> dg.Definitions:
-    return dg.Definitions(jobs=[bronze_extract_job], schedules=[daily_bronze_extract])
+    return dg.Definitions(jobs=[bronze_extract_job, medallion_job], schedules=[daily_bronze_extract])

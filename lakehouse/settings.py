@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ENV_PREFIX = "LAKEHOUSE_"
 PACKAGE_ROOT = Path(__file__).resolve().parent
 CHECKOUT_ROOT = PACKAGE_ROOT.parent
+DBT_TARGETS = ("duckdb", "trino")
 
 
 class Profile(StrEnum):
@@ -58,11 +59,19 @@ class Settings(BaseSettings):
     s3_access_key: str = "lakehouse"
     s3_secret_key: str = "lakehouse-secret"
     s3_region: str = "us-east-1"
+    dbt_target: str = ""
     extract_chunk_rows: int = Field(default=2_000_000, gt=0)
     extract_concurrency: int = Field(default=2, gt=0)
 
     _check_source_url = field_validator("source_url")(_require_sqlalchemy_url)
     _check_catalog_uri = field_validator("catalog_uri")(_require_sqlalchemy_url)
+
+    @field_validator("dbt_target")
+    @classmethod
+    def _check_dbt_target(cls, value: str) -> str:
+        if value and value not in DBT_TARGETS:
+            raise ValueError(f"expected one of {', '.join(DBT_TARGETS)}")
+        return value
 
     @field_validator("warehouse")
     @classmethod
@@ -84,6 +93,7 @@ class Settings(BaseSettings):
             "catalog_uri": self.catalog_uri
             or ("postgresql+psycopg://lakehouse@127.0.0.1:5432/iceberg" if stack else f"sqlite:///{home}/catalog.db"),
             "warehouse": self.warehouse or ("s3://warehouse/" if stack else f"file://{home}/warehouse"),
+            "dbt_target": self.dbt_target or ("trino" if stack else "duckdb"),
         }
         for name, value in defaults.items():
             object.__setattr__(self, name, value)

@@ -1,0 +1,15 @@
+-- One row per order line, with money as exact decimals (the source keeps prices as real).
+with copies as (
+    select
+        cast(order_id as integer) as order_id,
+        cast(product_id as integer) as product_id,
+        cast(unit_price as decimal(10, 2)) as unit_price,
+        cast(quantity as integer) as quantity,
+        cast(discount as decimal(4, 2)) as discount,
+        row_number() over (partition by order_id, product_id order by _ingested_at desc) as copy_rank
+    from {{ source('bronze', 'order_details') }}
+)
+
+select order_id, product_id, unit_price, quantity, discount
+from copies
+where copy_rank = 1

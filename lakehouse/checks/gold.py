@@ -1,0 +1,46 @@
+"""Reconciliation of gold with silver: the marts add up to the order lines they summarise."""
+
+from decimal import Decimal
+
+import dagster as dg
+
+from lakehouse.engine import LocalEngine
+from lakehouse.resources import IcebergCatalogResource
+
+SALES_MASTER = dg.AssetKey(["silver", "sales_master"])
+SALES_KPIS = dg.AssetKey(["gold", "sales_kpis"])
+CENT = Decimal("0.01")
+# Each mart rounds its rows to cents, so their sum may drift from the rounded total by half a
+# cent per row at most.
+MARTS_BY_DIMENSION = ("daily_revenue", "revenue_by_country", "revenue_by_category")
+
+
+@dg.asset_check(
+    asset=SALES_KPIS,
+    additional_deps=[SALES_MASTER, *(dg.AssetKey(["gold", mart]) for mart in MARTS_BY_DIMENSION)],
+    description="Gold revenue equals silver line totals: to the cent for the KPI, within rounding for each mart.",
+    blocking=True,
+)
+def gold_revenue_reconciles_with_silver(iceberg: IcebergCatalogResource) -> dg.AssetCheckResult:
+    engine = LocalEngine(iceberg.catalog())
+    try:
+        silver = Decimal(str(engine.scalar("SELECT sum(line_total) FROM silver.sales_master"))).quantize(CENT)
+        kpi = Decimal(str(engine.scalar("SELECT total_revenue FROM gold.sales_kpis")))
+        differences: dict[str, float] = {"sales_kpis": float(kpi - silver)}
+        passed = kpi == silver
+        for mart in MARTS_BY_DIMENSION:
+            rows, total = engine.query(f"SELECT count(*), sum(revenue) FROM gold.{mart}").to_pylist()[0].values()
+            difference = Decimal(str(total)) - silver
+            differences[mart] = float(difference)
+            passed = passed and abs(difference) <= CENT / 2 * rows
+    finally:
+        engine.close()
+    return dg.AssetCheckResult(
+        passed=passed,
+        description=f"silver revenue {silver}; gold differences {differences}",
+        metadata={"silver_revenue": float(silver), **{f"difference_{k}": v for k, v in differences.items()}},
+    )
+
+
+def gold_check_definitions() -> dg.Definitions:
+    return dg.Definitions(asset_checks=[gold_revenue_reconciles_with_silver])

@@ -1,0 +1,67 @@
+"""The dbt-duckdb plugin that keeps every dbt model in the shared Iceberg catalog.
+
+On each connection it shows the catalog's tables to DuckDB as ``bronze.x``, ``silver.x`` and
+``gold.x``. When a model is built (``macros/iceberg.sql``), ``store`` streams the staged result
+out of DuckDB as Arrow and commits it to the Iceberg table of the same name: a replacement for
+tables, a merge on the model's ``unique_key`` for incremental runs. The DuckDB relation is then
+pointed at the new snapshot, so downstream models read exactly what was committed.
+"""
+
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from dbt.adapters.duckdb.plugins import BasePlugin
+from dbt.adapters.duckdb.utils import TargetConfig
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.table import Table
+
+from lakehouse.engine import attach_catalog, attach_table
+from lakehouse.iceberg.catalog import catalog_properties, open_catalog
+from lakehouse.iceberg.commits import commit_load
+from lakehouse.settings import load_settings
+
+ARROW_BATCH_ROWS = 1_000_000
+MODEL = "dbt-model"
+
+
+class Plugin(BasePlugin):
+    catalog: SqlCatalog
+    connection: duckdb.DuckDBPyConnection
+
+    def initialize(self, plugin_config: dict[str, Any]) -> None:
+        settings = load_settings()
+        self.catalog = open_catalog(settings.catalog_name, catalog_properties(settings))
+
+    def configure_connection(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self.connection = conn
+        attach_catalog(conn, self.catalog)
+
+    def _table_for(self, identifier: tuple[str, str], schema: pa.Schema) -> Table:
+        table = self.catalog.create_table_if_not_exists(identifier, schema=schema)
+        missing = pa.schema([field for field in schema if field.name not in table.schema().column_names])
+        if len(missing) > 0:
+            with table.update_schema() as update:
+                update.union_by_name(missing)
+        return table
+
+    def store(self, target_config: TargetConfig) -> None:
+        assert target_config.location is not None  # the materialization always names the Iceberg table
+        namespace, name = target_config.location.path.split(".")
+        options: dict[str, Any] = target_config.config
+        cursor = self.connection.cursor()
+        try:
+            staged = target_config.relation
+            reader = cursor.sql(f'SELECT * FROM "{staged.schema}"."{staged.identifier}"').fetch_record_batch(
+                ARROW_BATCH_ROWS
+            )
+            table = self._table_for((namespace, name), reader.schema)
+            if options["mode"] == "merge":
+                table.upsert(reader.read_all(), join_cols=list(options["unique_key"]))
+            else:
+                batches = (pa.Table.from_batches([batch]) for batch in reader)
+                commit_load(table, batches, {MODEL: f"{namespace}.{name}"}, replace=True)
+            table.refresh()
+            attach_table(cursor, table, namespace, name)
+        finally:
+            cursor.close()
