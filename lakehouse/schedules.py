@@ -2,11 +2,12 @@
 
 import dagster as dg
 
-from lakehouse.assets.bronze import BRONZE_GROUP
+from lakehouse.assets.bronze import bronze_selection
+from lakehouse.iceberg.declarations import bronze_declarations
 
 bronze_extract_job = dg.define_asset_job(
     "bronze_extract",
-    selection=dg.AssetSelection.groups(BRONZE_GROUP),
+    selection=bronze_selection(bronze_declarations()),
     description="Extract every Northwind table into its bronze Iceberg table.",
 )
 

@@ -43,7 +43,8 @@
   is shown as a view over its snapshot, so any existing relation counts.
 -#}
 {% macro is_incremental() %}
-  {%- if not execute -%}
+  {#- `dbt compile --no-introspect` compiles without a connection, as for a full refresh. -#}
+  {%- if not execute or not flags.INTROSPECT -%}
     {{ return(false) }}
   {%- endif -%}
   {%- set relation = adapter.get_relation(this.database, this.schema, this.table) -%}

@@ -32,7 +32,6 @@ def _spec(declaration: TableDeclaration) -> dg.AssetSpec:
         description=f"Source table `{declaration.source.table}`, loaded {mode}{cursor}; declared in "
         f"`iceberg/{declaration.path.name if declaration.path else declaration.table}`.",
         kinds={"iceberg", "python"},
-        skippable=True,
         metadata={
             "dagster/table_name": f"bronze.{declaration.table}",
             "load": mode,
@@ -75,9 +74,17 @@ def _materialization(catalog: Catalog, result: ExtractResult, declaration: Table
     }
     if result.cursor is not None:
         metadata["cursor"] = result.cursor
+    if result.skipped_reason:
+        metadata["unchanged"] = result.skipped_reason
     if result.added_columns:
         metadata["columns_added_from_source"] = ", ".join(result.added_columns)
-    return dg.MaterializeResult(asset_key=bronze_key(declaration.table), metadata=metadata)  # type: ignore[arg-type]
+    # The snapshot id is the data version: a load that wrote nothing leaves it, and Dagster
+    # knows downstream assets are still up to date.
+    return dg.MaterializeResult(
+        asset_key=bronze_key(declaration.table),
+        metadata=metadata,  # type: ignore[arg-type]
+        data_version=dg.DataVersion(str(result.snapshot_id)),
+    )
 
 
 def _check_result(declaration: TableDeclaration, outcome: CheckOutcome) -> dg.AssetCheckResult:
@@ -88,6 +95,12 @@ def _check_result(declaration: TableDeclaration, outcome: CheckOutcome) -> dg.As
         description=outcome.description,
         metadata=outcome.metadata,  # type: ignore[arg-type]
     )
+
+
+def bronze_selection(declarations: Sequence[TableDeclaration]) -> dg.AssetSelection:
+    """The bronze tables with the checks their extraction runs; dbt's source tests run with dbt."""
+    checks = [dg.AssetCheckKey(bronze_key(d.table), name) for d in declarations for name in CHECK_DESCRIPTIONS]
+    return dg.AssetSelection.groups(BRONZE_GROUP).without_checks() | dg.AssetSelection.checks(*checks)
 
 
 def build_bronze_assets(declarations: Sequence[TableDeclaration]) -> dg.AssetsDefinition:
@@ -123,9 +136,7 @@ def build_bronze_assets(declarations: Sequence[TableDeclaration]) -> dg.AssetsDe
                 f"{table}: {result.rows_written} row(s) written, {result.total_rows} in total"
                 + (f" ({result.skipped_reason})" if result.skipped_reason else "")
             )
-            # An unchanged table is not re-materialised, so nothing downstream reacts to it.
-            if result.skipped_reason is None:
-                yield _materialization(catalog, result, declaration)
+            yield _materialization(catalog, result, declaration)
             for outcome in check_bronze_table(catalog, source, declaration):
                 check = _check_result(declaration, outcome)
                 if dg.AssetCheckKey(check.asset_key, outcome.name) in context.selected_asset_check_keys:

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -18,10 +19,22 @@ def invoke(*args: str) -> str:
     return result.stdout
 
 
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One classic-size bronze lakehouse, built once for the read-only tests of this module."""
+    home = tmp_path_factory.mktemp("demo")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LAKEHOUSE_HOME", str(home / "lakehouse"))
+        patch.setenv("DAGSTER_HOME", str(home / "dagster"))
+        invoke("generate", "--scale", "classic")
+        invoke("materialize")
+    return home
+
+
 @pytest.fixture
-def demo_lakehouse() -> None:
-    invoke("generate", "--scale", "classic")
-    invoke("materialize")
+def demo_lakehouse(demo_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(demo_home / "lakehouse"))
+    monkeypatch.setenv("DAGSTER_HOME", str(demo_home / "dagster"))
 
 
 def test_generate_reports_the_rows_written() -> None:

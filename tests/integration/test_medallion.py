@@ -1,0 +1,168 @@
+"""Bronze through silver to gold on the embedded profile: dbt on DuckDB, every model in Iceberg."""
+
+import subprocess
+from decimal import Decimal
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+from dagster_dbt import DbtCliResource
+
+from lakehouse.assets.bronze import build_bronze_assets
+from lakehouse.assets.medallion import DBT_EXECUTABLE, DBT_PROJECT_DIR, build_dbt_assets, dbt_project
+from lakehouse.checks.gold import gold_revenue_reconciles_with_silver
+from lakehouse.definitions import defs
+from lakehouse.engine import LocalEngine
+from lakehouse.iceberg.catalog import catalog_properties, open_catalog
+from lakehouse.iceberg.declarations import bronze_declarations
+from lakehouse.resources import build_resources
+from lakehouse.settings import Settings
+from lakehouse.sources import SourceDatabase
+
+GOLD = ("daily_revenue", "revenue_by_country", "revenue_by_category", "sales_kpis", "customer_rfm",
+        "customer_lifetime_value")  # fmt: skip
+# An independent spelling table: the test must not reuse the dbt macro it checks.
+COUNTRY_NAMES = {"USA": "United States", "U.S.A.": "United States", "United States": "United States",
+                 "UK": "United Kingdom", "U.K.": "United Kingdom", "Deutschland": "Germany", "Brasil": "Brazil",
+                 "España": "Spain", "México": "Mexico", "Italia": "Italy", "Sverige": "Sweden", "Suomi": "Finland",
+                 "Österreich": "Austria", "france": "France"}  # fmt: skip
+CENT = Decimal("0.01")
+
+
+def materialize_medallion(settings: Settings) -> dg.ExecuteInProcessResult:
+    project = dbt_project(settings)
+    return dg.materialize(
+        [build_bronze_assets(bronze_declarations()), build_dbt_assets(project), gold_revenue_reconciles_with_silver],
+        resources={
+            **build_resources(settings),
+            "dbt": DbtCliResource(project_dir=project, target=settings.dbt_target, dbt_executable=DBT_EXECUTABLE),
+        },
+        raise_on_error=False,
+    )
+
+
+def engine(settings: Settings) -> LocalEngine:
+    return LocalEngine(open_catalog(settings.catalog_name, catalog_properties(settings)))
+
+
+def revenue_from_bronze(settings: Settings, dimension: str) -> dict[str, Decimal]:
+    """Revenue per customer country or category, straight from bronze, not through dbt."""
+    column = {"country": "c.country", "category": "cat.category_name"}[dimension]
+    rows = (
+        engine(settings)
+        .query(
+            f"""
+        SELECT {column} AS name,
+               sum(CAST(d.unit_price AS DECIMAL(10, 2)) * d.quantity
+                   * (1 - CAST(d.discount AS DECIMAL(4, 2)))) AS revenue
+        FROM bronze.order_details d
+        JOIN bronze.orders o USING (order_id)
+        JOIN bronze.customers c USING (customer_id)
+        JOIN bronze.products p USING (product_id)
+        JOIN bronze.categories cat USING (category_id)
+        GROUP BY 1
+        """
+        )
+        .to_pylist()
+    )
+    totals: dict[str, Decimal] = {}
+    for row in rows:
+        name = COUNTRY_NAMES.get(row["name"], row["name"]) if dimension == "country" else row["name"]
+        totals[name] = totals.get(name, Decimal(0)) + row["revenue"]
+    return {name: revenue.quantize(CENT) for name, revenue in totals.items()}
+
+
+def gold_revenue(settings: Settings, table: str, key: str) -> dict[str, Decimal]:
+    rows = engine(settings).query(f"SELECT {key} AS name, revenue FROM gold.{table}").to_pylist()
+    return {row["name"]: row["revenue"] for row in rows}
+
+
+def test_medallion_builds_gold_equal_to_bronze_to_the_cent(settings: Settings, classic_source: SourceDatabase) -> None:
+    result = materialize_medallion(settings)
+    assert result.success
+    failed = [
+        f"{e.asset_key.to_user_string()} {e.check_name}" for e in result.get_asset_check_evaluations() if not e.passed
+    ]
+    assert failed == []
+    assert gold_revenue(settings, "revenue_by_country", "country") == revenue_from_bronze(settings, "country")
+    assert gold_revenue(settings, "revenue_by_category", "category_name") == revenue_from_bronze(settings, "category")
+
+    catalog = open_catalog(settings.catalog_name, catalog_properties(settings))
+    for table in GOLD:
+        assert catalog.load_table(("gold", table)).scan().to_arrow().num_rows > 0, table
+    master = catalog.load_table(("silver", "sales_master")).scan().to_arrow()
+    assert master.num_rows == 2155
+    assert master.schema.field("line_total").type.scale == 4
+    kpis = engine(settings).query("SELECT * FROM gold.sales_kpis").to_pylist()[0]
+    assert kpis["orders"] == 830
+    assert kpis["total_revenue"] == sum(revenue_from_bronze(settings, "category").values())
+
+    materialized = {
+        event.step_materialization_data.materialization.asset_key.to_user_string(): {
+            k: v.value for k, v in event.step_materialization_data.materialization.metadata.items()
+        }
+        for event in result.get_asset_materialization_events()
+    }
+    assert materialized["gold/sales_kpis"]["dagster/row_count"] == 1
+    assert str(materialized["silver/sales_master"]["snapshot_id"]).isdigit()
+
+
+def test_new_orders_are_merged_into_silver_and_reach_gold(settings: Settings, classic_source: SourceDatabase) -> None:
+    assert materialize_medallion(settings).success
+    with classic_source.engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO orders (order_id, customer_id, order_date) "
+                "SELECT order_id + 1000, customer_id, '1998-05-06' FROM orders WHERE order_id > 11070"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO order_details SELECT order_id + 1000, product_id, unit_price, quantity, discount "
+                "FROM order_details WHERE order_id > 11070"
+            )
+        )
+        new_lines = connection.execute(sa.text("SELECT count(*) FROM order_details WHERE order_id > 12070")).scalar()
+    assert materialize_medallion(settings).success
+    catalog = open_catalog(settings.catalog_name, catalog_properties(settings))
+    master = catalog.load_table(("silver", "sales_master"))
+    keys = master.scan(selected_fields=("order_id", "product_id")).to_arrow()
+    assert keys.num_rows == 2155 + new_lines
+    assert keys.group_by(["order_id", "product_id"]).aggregate([]).num_rows == keys.num_rows
+    assert master.current_snapshot().summary.operation.value in {"append", "overwrite"}
+    assert engine(settings).scalar("SELECT orders FROM gold.sales_kpis") == 837
+
+    project = dbt_project(settings)
+    dbt = DbtCliResource(project_dir=project, target=settings.dbt_target, dbt_executable=DBT_EXECUTABLE)
+    dbt.cli(["build", "--full-refresh", "--select", "sales_master+"]).wait()
+    assert catalog.load_table(("silver", "sales_master")).scan().to_arrow().num_rows == 2155 + new_lines
+
+
+def test_every_model_compiles_on_both_targets(settings: Settings) -> None:
+    for target in ("duckdb", "trino"):
+        completed = subprocess.run(
+            [DBT_EXECUTABLE, "compile", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+             "--target", target, "--target-path", f"target-test-{target}", "--no-populate-cache", "--no-introspect"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert completed.returncode == 0, completed.stdout[-3000:]
+        compiled = DBT_PROJECT_DIR / f"target-test-{target}" / "compiled" / "lakehouse" / "models"
+        assert (compiled / "marts" / "customer_rfm.sql").exists()
+
+
+def test_bronze_silver_and_gold_are_one_lineage(classic_source: SourceDatabase) -> None:
+    graph = defs().resolve_asset_graph()
+    for table in GOLD:
+        upstream = graph.upstream_key_iterator(dg.AssetKey(["gold", table]))
+        keys = {key.to_user_string() for key in upstream}
+        assert "silver/sales_master" in keys
+        assert {"bronze/orders", "bronze/order_details", "bronze/customers"} <= keys, table
+    groups = {graph.get(key).group_name for key in graph.get_all_asset_keys()}
+    assert groups == {"bronze", "silver", "gold"}
+
+
+@pytest.mark.parametrize("target", ["snowflake"])
+def test_unknown_dbt_target_is_a_settings_error(monkeypatch: pytest.MonkeyPatch, target: str) -> None:
+    monkeypatch.setenv("LAKEHOUSE_DBT_TARGET", target)
+    with pytest.raises(Exception, match="LAKEHOUSE_DBT_TARGET: expected one of duckdb, trino"):
+        defs()
