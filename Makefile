@@ -48,6 +48,7 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench.extraction --scale $(SCALE)
+	$(BIN)/python -m bench.medallion --scale $(SCALE)
 
 clean:
 	rm -rf $(LAKEHOUSE_HOME) .pytest_cache .ruff_cache

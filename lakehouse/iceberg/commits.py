@@ -6,6 +6,7 @@ written chunk by chunk into that one snapshot, so memory stays bounded and reade
 half a load.
 """
 
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from typing import TypeVar
@@ -87,6 +88,8 @@ def commit_load(
             with transaction.update_schema() as update:
                 update.union_by_name(new_columns)
         target = transaction.table_metadata.schema().as_arrow()
+        # One counter across chunks: file names are uuid plus counter, and must not repeat.
+        file_counter = itertools.count()
         if replace and table.current_snapshot() is not None:
             transaction.delete(AlwaysTrue(), snapshot_properties=properties)
         with transaction.update_snapshot(snapshot_properties=properties).fast_append() as append:
@@ -100,6 +103,7 @@ def commit_load(
                     write_uuid=append.commit_uuid,
                     df=chunk,
                     io=table.io,
+                    counter=file_counter,
                 ):
                     append.append_data_file(data_file)
     return rows

@@ -1,0 +1,97 @@
+"""The whole medallion (bronze extraction through gold) on the embedded profile, by scale.
+
+Generation is excluded. The `medallion` job runs in process, as `lakehouse materialize` runs it;
+its time is split into the bronze step, the dbt step and Dagster's own overhead (run start,
+planning, event handling). dbt's fixed start-up cost is measured separately with a run that
+selects nothing, so the dbt step can be read as start-up plus model work.
+
+    python -m bench.medallion --scale 1M,10M
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+STEP_TIMEOUT_S = 3600
+
+
+def _measure(home: Path) -> dict[str, float]:
+    import dagster as dg
+
+    from lakehouse.assets.medallion import DBT_EXECUTABLE, DBT_PROJECT_DIR
+    from lakehouse.definitions import defs
+
+    started = time.perf_counter()
+    subprocess.run(
+        [DBT_EXECUTABLE, "run", "--select", "nothing_matches_this", "--project-dir", str(DBT_PROJECT_DIR),
+         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(home / "dbt-startup")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    dbt_startup = time.perf_counter() - started
+
+    job = defs().resolve_job_def("medallion")
+    started = time.perf_counter()
+    result = job.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
+    total = time.perf_counter() - started
+    if not result.success:
+        raise SystemExit("the medallion job failed")
+    steps = {
+        event.step_key: event.event_specific_data.duration_ms / 1000  # type: ignore[union-attr]
+        for event in result.all_events
+        if event.is_step_success and event.step_key
+    }
+    bronze = steps.pop("extract_northwind")
+    dbt = steps.pop("medallion_models")
+    checks = sum(steps.values())
+    return {
+        "total": total,
+        "bronze": bronze,
+        "dbt": dbt,
+        "python_checks": checks,
+        "dagster_overhead": total - bronze - dbt - checks,
+        "dbt_startup": dbt_startup,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", default="1M,10M", help="comma-separated sizes: classic, 1M, 10M, ...")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.child:
+        print(json.dumps(_measure(arguments.child)))
+        return
+
+    from lakehouse.northwind.generator import parse_scale
+    from lakehouse.northwind.load import write_northwind
+
+    columns = ("total", "bronze", "dbt", "python_checks", "dagster_overhead", "dbt_startup")
+    header = f"{'scale':>8} " + " ".join(f"{name:>16}" for name in columns)
+    print(header + "   (seconds)")
+    print("-" * len(header))
+    for scale in arguments.scale.split(","):
+        home = Path(tempfile.mkdtemp(prefix=f"lakehouse-medallion-{scale}-"))
+        write_northwind(f"sqlite:///{home}/lakehouse/northwind.db", parse_scale(scale))
+        environment = {**os.environ, "LAKEHOUSE_HOME": str(home / "lakehouse"), "LAKEHOUSE_PROFILE": "local"}
+        completed = subprocess.run(
+            [sys.executable, "-m", "bench.medallion", "--child", str(home)],
+            env=environment, capture_output=True, text=True, timeout=STEP_TIMEOUT_S, check=False,
+        )  # fmt: skip
+        if completed.returncode != 0:
+            raise SystemExit(f"medallion at {scale} failed:\n{completed.stderr[-4000:]}{completed.stdout[-2000:]}")
+        figures = json.loads(completed.stdout.strip().splitlines()[-1])
+        print(f"{scale:>8} " + " ".join(f"{figures[name]:>16.1f}" for name in columns))
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
