@@ -26,15 +26,17 @@ $(DBT_MANIFEST): $(BIN)/lakehouse $(DBT_SOURCES)
 
 install: $(BIN)/lakehouse $(DBT_MANIFEST)
 
-demo: install
+$(DAGSTER_HOME)/dagster.yaml:
 	mkdir -p $(DAGSTER_HOME)
+	touch $@
+
+demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/lakehouse generate --scale classic --if-missing
 	$(BIN)/lakehouse materialize --job medallion
 	$(BIN)/lakehouse tables
 	$(BIN)/lakehouse kpis
 
-dev: install
-	mkdir -p $(DAGSTER_HOME)
+dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -m lakehouse.definitions
 
 test: install

@@ -6,8 +6,10 @@ included, are asset checks. Each model's materialisation carries its Iceberg row
 snapshot id, read from the catalog after dbt committed it.
 """
 
+import importlib.metadata
 import sys
 from collections.abc import Iterator, Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from dagster_dbt import (
     DbtProject,
     dbt_assets,
 )
+from packaging import version
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 
@@ -46,6 +49,23 @@ class LakehouseTranslator(DagsterDbtTranslator):
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
         # Silver and gold follow new bronze data as soon as it lands.
         return dg.AutomationCondition.eager()
+
+
+class LocalDbtCliResource(DbtCliResource):
+    """dbt-core installed beside this interpreter.
+
+    dagster-dbt starts `dbt --version` before every invocation to learn which engine it drives;
+    that process imports every installed adapter and costs seconds per run. Here the answer is
+    the version of the dbt-core package in this environment.
+    """
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        return version.parse(importlib.metadata.version("dbt-core"))
+
+
+def dbt_cli(settings: Settings, project: DbtProject) -> DbtCliResource:
+    return LocalDbtCliResource(project_dir=project, target=settings.dbt_target, dbt_executable=DBT_EXECUTABLE)
 
 
 def dbt_project(settings: Settings) -> DbtProject:
@@ -94,7 +114,5 @@ def medallion_definitions(settings: Settings) -> dg.Definitions:
     project = dbt_project(settings)
     return dg.Definitions(
         assets=[build_dbt_assets(project)],
-        resources={
-            "dbt": DbtCliResource(project_dir=project, target=settings.dbt_target, dbt_executable=DBT_EXECUTABLE)
-        },
+        resources={"dbt": dbt_cli(settings, project)},
     )

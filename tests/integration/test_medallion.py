@@ -6,10 +6,9 @@ from decimal import Decimal
 import dagster as dg
 import pytest
 import sqlalchemy as sa
-from dagster_dbt import DbtCliResource
 
 from lakehouse.assets.bronze import build_bronze_assets
-from lakehouse.assets.medallion import DBT_EXECUTABLE, DBT_PROJECT_DIR, build_dbt_assets, dbt_project
+from lakehouse.assets.medallion import DBT_EXECUTABLE, DBT_PROJECT_DIR, build_dbt_assets, dbt_cli, dbt_project
 from lakehouse.checks.gold import gold_revenue_reconciles_with_silver
 from lakehouse.definitions import defs
 from lakehouse.engine import LocalEngine
@@ -35,7 +34,7 @@ def materialize_medallion(settings: Settings) -> dg.ExecuteInProcessResult:
         [build_bronze_assets(bronze_declarations()), build_dbt_assets(project), gold_revenue_reconciles_with_silver],
         resources={
             **build_resources(settings),
-            "dbt": DbtCliResource(project_dir=project, target=settings.dbt_target, dbt_executable=DBT_EXECUTABLE),
+            "dbt": dbt_cli(settings, project),
         },
         raise_on_error=False,
     )
@@ -133,8 +132,7 @@ def test_new_orders_are_merged_into_silver_and_reach_gold(settings: Settings, cl
     assert engine(settings).scalar("SELECT orders FROM gold.sales_kpis") == 837
 
     project = dbt_project(settings)
-    dbt = DbtCliResource(project_dir=project, target=settings.dbt_target, dbt_executable=DBT_EXECUTABLE)
-    dbt.cli(["build", "--full-refresh", "--select", "sales_master+"]).wait()
+    dbt_cli(settings, project).cli(["build", "--full-refresh", "--select", "sales_master+"]).wait()
     assert catalog.load_table(("silver", "sales_master")).scan().to_arrow().num_rows == 2155 + new_lines
 
 
