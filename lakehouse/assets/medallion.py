@@ -69,8 +69,10 @@ def dbt_cli(settings: Settings, project: DbtProject) -> DbtCliResource:
 
 
 def dbt_project(settings: Settings) -> DbtProject:
+    # The manifest is prepared at build time (`make install`, which `make dev` runs first), not
+    # here: DbtProject.prepare_if_dev would look for `dbt` on PATH, which an unactivated
+    # virtualenv does not put there.
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=settings.dbt_target)
-    project.prepare_if_dev()
     if not project.manifest_path.exists():
         raise FileNotFoundError(
             f"dbt manifest {project.manifest_path} is missing; it is prepared at build time by `make install`"
