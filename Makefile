@@ -17,7 +17,9 @@ $(BIN)/lakehouse: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip --upgrade >/dev/null
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[dev]"
+	# Bytecode compiled once at install: every dbt and Dagster process starts seconds faster,
+	# most of all where PYTHONDONTWRITEBYTECODE stops Python from caching it on first import.
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt -e ".[dev]"
 	touch $@
 
 # The manifest the dbt assets load is prepared at build time, not when the code location loads.
