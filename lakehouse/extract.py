@@ -185,9 +185,14 @@ def extract_tables(
     chunk_rows: int,
     concurrency: int,
 ) -> Iterator[tuple[TableDeclaration, ExtractResult | Exception]]:
-    """Load several tables at once, yielding each outcome as it completes; one failure stops no other."""
+    """Load several tables at once, yielding each outcome as it completes; one failure stops no other.
+
+    Incremental (fact) tables start first: they take longest, and the small dimension tables fill
+    the gaps around them.
+    """
+    ordered = sorted(declarations, key=lambda d: d.source.load is not LoadMode.INCREMENTAL)
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        futures = {pool.submit(Extraction(catalog, source, d, chunk_rows).run): d for d in declarations}
+        futures = {pool.submit(Extraction(catalog, source, d, chunk_rows).run): d for d in ordered}
         for future in as_completed(futures):
             try:
                 yield futures[future], future.result()
