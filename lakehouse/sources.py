@@ -4,9 +4,9 @@ ADBC streams Arrow record batches straight from the database (COPY on PostgreSQL
 the GIL while it does, so several tables extract in parallel threads with bounded memory.
 
 SQLite has no column types at run time, and its ADBC driver infers each column's type from the
-first batch of rows: a column that is NULL throughout that batch would be guessed wrong. Each
-SQLite read therefore starts with one typing row of literals that follow the declared column
-types; the row is dropped before the batches leave this module.
+first batch of rows: a column that is NULL throughout that batch would be guessed wrong. A
+SQLite read of nullable columns therefore starts with one typing row of literals that follow the
+declared column types; the row is dropped before the batches leave this module.
 """
 
 from collections.abc import Iterator
@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 from adbc_driver_manager import dbapi as adbc_dbapi
+from sqlalchemy.engine.interfaces import ReflectedColumn
 
 # The SQLAlchemy backends with an ADBC driver, the ones extraction is tested on.
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
@@ -99,11 +100,11 @@ class SourceDatabase:
     def engine(self) -> sa.Engine:
         return sa.create_engine(self.url)
 
-    def _reflect(self, table: str) -> dict[str, sa.types.TypeEngine[Any]]:
+    def _reflect(self, table: str) -> dict[str, ReflectedColumn]:
         inspector = sa.inspect(self.engine)
         if not inspector.has_table(table):
             raise SourceError(f"source table {table!r} not found in {self.display_url}")
-        return {column["name"]: column["type"] for column in inspector.get_columns(table)}
+        return {column["name"]: column for column in inspector.get_columns(table)}
 
     def columns(self, table: str) -> list[str]:
         """The table's column names, or a `SourceError` if the table is missing."""
@@ -149,11 +150,12 @@ class SourceDatabase:
     def select_sql(self, table: str, columns: list[str], cursor_range: CursorRange | None = None) -> str:
         """The SQL a read runs, in the source's dialect."""
         query: sa.Select[Any] | sa.CompoundSelect[Any]
-        if self.is_sqlite:
-            types = self._reflect(table)
+        reflected = self._reflect(table) if self.is_sqlite else {}
+        # Only a column that can be NULL can be all NULL in the first batch and mislead the driver.
+        if any(reflected[name]["nullable"] for name in columns if name in reflected):
             typing_row = sa.select(
                 sa.literal(1).label(TYPING_MARK),
-                *(_typing_literal(types[name]).label(name) for name in columns),
+                *(_typing_literal(reflected[name]["type"]).label(name) for name in columns),
             )
             rows = self._select(table, columns, cursor_range, sa.literal(0).label(TYPING_MARK))
             query = sa.union_all(typing_row, rows)

@@ -62,3 +62,8 @@ def test_passwords_never_appear_in_messages() -> None:
     source = SourceDatabase("postgresql://user:secret@127.0.0.1:1/northwind")
     assert "secret" not in source.display_url
     assert source.label == "postgresql:northwind"
+
+
+def test_sqlite_reads_of_not_null_columns_need_no_typing_row(sparse_source: SourceDatabase) -> None:
+    assert TYPING_MARK not in sparse_source.select_sql("sparse", ["id"])
+    assert TYPING_MARK in sparse_source.select_sql("sparse", ["id", "late"])
