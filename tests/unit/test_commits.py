@@ -1,7 +1,13 @@
+import datetime as dt
+from pathlib import Path
+
 import pyarrow as pa
 import pytest
+from pyiceberg.catalog.sql import SqlCatalog
 
+from lakehouse.iceberg.catalog import bronze_table
 from lakehouse.iceberg.commits import SchemaMismatchError, commit_load, conform, recorded
+from lakehouse.iceberg.declarations import load_declaration
 
 TARGET = pa.schema(
     [pa.field("id", pa.int32(), nullable=False), pa.field("price", pa.float32()), pa.field("note", pa.string())]
@@ -32,7 +38,7 @@ def test_conform_requires_required_columns() -> None:
         conform(pa.table({"price": pa.array([1.0])}), TARGET, "bronze.things")
 
 
-def test_a_load_in_many_chunks_keeps_every_chunk(catalog) -> None:
+def test_a_load_in_many_chunks_keeps_every_chunk(catalog: SqlCatalog) -> None:
     """Each chunk gets its own data file; the rows read back are the rows written, not the count in metadata."""
     schema = pa.schema([pa.field("id", pa.int64()), pa.field("note", pa.string())])
     table = catalog.create_table(("bronze", "chunked"), schema=schema)
@@ -50,3 +56,20 @@ def test_a_load_in_many_chunks_keeps_every_chunk(catalog) -> None:
     assert commit_load(table, iter(replacement), {"cursor": "8"}, replace=True) == 4
     table.refresh()
     assert sorted(table.scan().to_arrow()["id"].to_pylist()) == [7, 7, 8, 8]
+
+
+def test_a_partitioned_table_takes_chunks_split_by_partition(catalog: SqlCatalog, tmp_path: Path) -> None:
+    path = tmp_path / "events.yaml"
+    path.write_text(
+        "table: events\nsource: {table: events, load: full}\nkey: [id]\n"
+        "columns:\n  - {name: id, type: int, required: true}\n  - {name: day, type: date}\n"
+        "partition_by:\n  - {column: day, transform: month}\n"
+    )
+    table = bronze_table(catalog, load_declaration(path))
+    days = [dt.date(2024, month, 1) for month in (1, 2, 3)]
+    chunks = [pa.table({"id": pa.array([i, i + 10], pa.int32()), "day": [days[i], days[i]]}) for i in range(3)]
+    assert commit_load(table, iter(chunks), {}, replace=False) == 6
+    table.refresh()
+    files = list(table.scan().plan_files())
+    assert len({task.file.partition[0] for task in files}) == 3
+    assert sorted(table.scan().to_arrow()["id"].to_pylist()) == [0, 1, 2, 10, 11, 12]
