@@ -35,13 +35,13 @@ def _generate(home: Path, scale: str) -> dict[str, object]:
 
 def _extract(home: Path, concurrency: int) -> dict[str, object]:
     from lakehouse.extract import ExtractResult, extract_tables
-    from lakehouse.iceberg.catalog import catalog_properties, open_catalog
+    from lakehouse.iceberg.catalog import catalog_for
     from lakehouse.iceberg.declarations import bronze_declarations
     from lakehouse.settings import Settings
     from lakehouse.sources import SourceDatabase
 
     settings = Settings(home=home / f"extract-{concurrency}")
-    catalog = open_catalog(settings.catalog_name, catalog_properties(settings))
+    catalog = catalog_for(settings)
     source = SourceDatabase(f"sqlite:///{home}/northwind.db")
     started = time.perf_counter()
     rows = 0

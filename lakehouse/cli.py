@@ -141,9 +141,9 @@ def _engine(settings: Settings) -> Any:
     if settings.profile is Profile.STACK:
         raise _fail("queries on the stack profile go through Trino, which this version does not start yet")
     from lakehouse.engine import LocalEngine
-    from lakehouse.iceberg.catalog import catalog_properties, open_catalog
+    from lakehouse.iceberg.catalog import catalog_for
 
-    return LocalEngine(open_catalog(settings.catalog_name, catalog_properties(settings)))
+    return LocalEngine(catalog_for(settings))
 
 
 KPI_QUERIES = {
@@ -194,10 +194,11 @@ def tables(
     output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
 ) -> None:
     """List every Iceberg table with its row count and current snapshot."""
-    from lakehouse.iceberg.catalog import NAMESPACES, catalog_properties, open_catalog
+    from lakehouse.iceberg.catalog import NAMESPACES, catalog_for
+    from lakehouse.iceberg.commits import current_row_count
 
     settings = _settings()
-    catalog = open_catalog(settings.catalog_name, catalog_properties(settings))
+    catalog = catalog_for(settings)
     listing: list[dict[str, Any]] = []
     for namespace in NAMESPACES:
         for identifier in sorted(catalog.list_tables(namespace)):
@@ -206,7 +207,7 @@ def tables(
             listing.append(
                 {
                     "table": ".".join(identifier),
-                    "rows": int(snapshot.summary["total-records"]) if snapshot and snapshot.summary else 0,
+                    "rows": current_row_count(table),
                     "snapshot_id": str(snapshot.snapshot_id) if snapshot else None,
                     "committed_at": datetime.fromtimestamp(snapshot.timestamp_ms / 1000, UTC).isoformat(
                         timespec="seconds"

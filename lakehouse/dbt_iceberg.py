@@ -14,11 +14,10 @@ import pyarrow as pa
 from dbt.adapters.duckdb.plugins import BasePlugin
 from dbt.adapters.duckdb.utils import TargetConfig
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.table import Table
 
 from lakehouse.engine import attach_catalog, attach_table
-from lakehouse.iceberg.catalog import catalog_properties, open_catalog
-from lakehouse.iceberg.commits import commit_load
+from lakehouse.iceberg.catalog import catalog_for
+from lakehouse.iceberg.commits import commit_load, missing_columns
 from lakehouse.settings import load_settings
 
 ARROW_BATCH_ROWS = 1_000_000
@@ -30,20 +29,11 @@ class Plugin(BasePlugin):
     connection: duckdb.DuckDBPyConnection
 
     def initialize(self, plugin_config: dict[str, Any]) -> None:
-        settings = load_settings()
-        self.catalog = open_catalog(settings.catalog_name, catalog_properties(settings))
+        self.catalog = catalog_for(load_settings())
 
     def configure_connection(self, conn: duckdb.DuckDBPyConnection) -> None:
         self.connection = conn
         attach_catalog(conn, self.catalog)
-
-    def _table_for(self, identifier: tuple[str, str], schema: pa.Schema) -> Table:
-        table = self.catalog.create_table_if_not_exists(identifier, schema=schema)
-        missing = pa.schema([field for field in schema if field.name not in table.schema().column_names])
-        if len(missing) > 0:
-            with table.update_schema() as update:
-                update.union_by_name(missing)
-        return table
 
     def store(self, target_config: TargetConfig) -> None:
         assert target_config.location is not None  # the materialization always names the Iceberg table
@@ -55,12 +45,16 @@ class Plugin(BasePlugin):
             reader = cursor.sql(f'SELECT * FROM "{staged.schema}"."{staged.identifier}"').fetch_record_batch(
                 ARROW_BATCH_ROWS
             )
-            table = self._table_for((namespace, name), reader.schema)
+            table = self.catalog.create_table_if_not_exists((namespace, name), schema=reader.schema)
+            new_columns = missing_columns(table, reader.schema)
             if options["mode"] == "merge":
+                if len(new_columns) > 0:
+                    with table.update_schema() as update:
+                        update.union_by_name(new_columns)
                 table.upsert(reader.read_all(), join_cols=list(options["unique_key"]))
             else:
                 batches = (pa.Table.from_batches([batch]) for batch in reader)
-                commit_load(table, batches, {MODEL: f"{namespace}.{name}"}, replace=True)
+                commit_load(table, batches, {MODEL: f"{namespace}.{name}"}, replace=True, new_columns=new_columns)
             table.refresh()
             attach_table(cursor, table, namespace, name)
         finally:

@@ -20,7 +20,7 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
 from lakehouse.iceberg.catalog import bronze_table
-from lakehouse.iceberg.commits import commit_load, recorded, retry_on_conflict
+from lakehouse.iceberg.commits import commit_load, current_row_count, missing_columns, recorded, retry_on_conflict
 from lakehouse.iceberg.declarations import INGESTED_AT, SOURCE, LoadMode, TableDeclaration
 from lakehouse.sources import CursorRange, SourceDatabase
 
@@ -91,12 +91,6 @@ def _fingerprint(rows: pa.Table) -> str:
     return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
 
 
-def _new_columns(table: Table, source_schema: pa.Schema) -> pa.Schema:
-    """Source columns the table does not have yet; they are added on this load."""
-    known = {f.name for f in table.schema().fields}
-    return pa.schema([f for f in source_schema if f.name not in known])
-
-
 class Extraction:
     """One bronze table's load from its source, as declared in `iceberg/`."""
 
@@ -130,12 +124,11 @@ class Extraction:
             written, position, skipped = self._load_increment(table, columns)
         table.refresh()
         snapshot = table.current_snapshot()
-        total = int(snapshot.summary["total-records"]) if snapshot and snapshot.summary else 0
         added = [c for c in columns if c not in self.declaration.column_names]
         return ExtractResult(
             table=f"bronze.{self.declaration.table}",
             rows_written=written,
-            total_rows=total,
+            total_rows=current_row_count(table),
             snapshot_id=snapshot.snapshot_id if snapshot else None,
             location=table.location(),
             cursor=position.get(CURSOR),
@@ -151,7 +144,7 @@ class Extraction:
             _with_lineage(chunks, datetime.now(UTC), self.source.label + "." + self.source_table),
             position | {SOURCE_LABEL: self.source.label},
             replace=replace,
-            new_columns=_new_columns(table, reader.schema),
+            new_columns=missing_columns(table, reader.schema),
         )
 
     def _load_whole(self, table: Table, columns: list[str]) -> tuple[int, dict[str, str], str | None]:

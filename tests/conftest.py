@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
-from lakehouse.iceberg.catalog import catalog_properties, open_catalog
+from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.northwind.generator import parse_scale
 from lakehouse.northwind.load import write_northwind
 from lakehouse.settings import Settings
@@ -39,4 +39,4 @@ def classic_source(settings: Settings) -> SourceDatabase:
 
 @pytest.fixture
 def catalog(settings: Settings) -> SqlCatalog:
-    return open_catalog(settings.catalog_name, catalog_properties(settings))
+    return catalog_for(settings)

@@ -25,6 +25,7 @@ from packaging import version
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 
+from lakehouse.iceberg.commits import current_row_count
 from lakehouse.resources import IcebergCatalogResource
 from lakehouse.settings import CHECKOUT_ROOT, Settings
 
@@ -89,7 +90,7 @@ def _iceberg_metadata(catalog: Catalog, key: dg.AssetKey) -> dict[str, Any]:
     if snapshot is None or snapshot.summary is None:
         return {}
     return {
-        "dagster/row_count": int(snapshot.summary["total-records"]),
+        "dagster/row_count": current_row_count(table),
         "snapshot_id": str(snapshot.snapshot_id),
         "table_location": dg.MetadataValue.path(table.location()),
     }

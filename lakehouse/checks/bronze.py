@@ -6,7 +6,7 @@ from pyiceberg.catalog import Catalog
 
 from lakehouse.engine import LocalEngine
 from lakehouse.extract import CURSOR
-from lakehouse.iceberg.commits import recorded
+from lakehouse.iceberg.commits import current_row_count, recorded
 from lakehouse.iceberg.declarations import LoadMode, TableDeclaration
 from lakehouse.sources import CursorRange, SourceDatabase
 
@@ -52,8 +52,7 @@ def _source_rows(source: SourceDatabase, declaration: TableDeclaration, cursor: 
 
 def check_bronze_table(catalog: Catalog, source: SourceDatabase, declaration: TableDeclaration) -> list[CheckOutcome]:
     table = catalog.load_table(("bronze", declaration.table))
-    snapshot = table.current_snapshot()
-    rows = int(snapshot.summary["total-records"]) if snapshot and snapshot.summary else 0
+    rows = current_row_count(table)
     duplicates = _key_duplicates(catalog, declaration) if rows else 0
     expected = _source_rows(source, declaration, recorded(table, CURSOR))
     return [

@@ -41,6 +41,11 @@ def open_catalog(name: str, properties: dict[str, str]) -> SqlCatalog:
     return catalog
 
 
+def catalog_for(settings: Settings) -> SqlCatalog:
+    """The catalog the settings name."""
+    return open_catalog(settings.catalog_name, catalog_properties(settings))
+
+
 # Loads record their source position in the commit and retry from a freshly read position
 # themselves. pyiceberg's own retry would re-apply a conflicting append on top of the other
 # writer's and load the same rows twice, so bronze tables turn it off.

@@ -28,6 +28,18 @@ def summary_key(name: str) -> str:
     return f"{SUMMARY_PREFIX}{name}"
 
 
+def current_row_count(table: Table) -> int:
+    """Rows in the current snapshot, from its summary; 0 for a table never written."""
+    snapshot = table.current_snapshot()
+    return int(snapshot.summary["total-records"]) if snapshot and snapshot.summary else 0
+
+
+def missing_columns(table: Table, schema: pa.Schema) -> pa.Schema:
+    """The fields of ``schema`` the table does not have yet."""
+    known = set(table.schema().column_names)
+    return pa.schema([field for field in schema if field.name not in known])
+
+
 def recorded(table: Table, name: str) -> str | None:
     """The latest value the table's own history recorded under ``name``.
 

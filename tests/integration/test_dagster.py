@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from lakehouse.assets.bronze import build_bronze_assets
 from lakehouse.definitions import defs
-from lakehouse.iceberg.catalog import catalog_properties, open_catalog
+from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.iceberg.declarations import bronze_declarations
 from lakehouse.northwind.schema import NORTHWIND_TABLES
 from lakehouse.resources import build_resources
@@ -101,7 +101,7 @@ def test_uniqueness_check_fails_when_bronze_holds_duplicate_keys(
 ) -> None:
     assert materialize(settings).success
     # Something outside the loader appends an order twice; the check must notice.
-    table = open_catalog(settings.catalog_name, catalog_properties(settings)).load_table(("bronze", "orders"))
+    table = catalog_for(settings).load_table(("bronze", "orders"))
     table.append(table.scan(row_filter="order_id = 10248").to_arrow())
     with classic_source.engine.begin() as connection:
         connection.execute(sa.text("UPDATE categories SET description = 'changed'"))

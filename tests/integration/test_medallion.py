@@ -12,7 +12,7 @@ from lakehouse.assets.medallion import DBT_EXECUTABLE, DBT_PROJECT_DIR, build_db
 from lakehouse.checks.gold import gold_revenue_reconciles_with_silver
 from lakehouse.definitions import defs
 from lakehouse.engine import LocalEngine
-from lakehouse.iceberg.catalog import catalog_properties, open_catalog
+from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.iceberg.declarations import bronze_declarations
 from lakehouse.resources import build_resources
 from lakehouse.settings import Settings
@@ -41,7 +41,7 @@ def materialize_medallion(settings: Settings) -> dg.ExecuteInProcessResult:
 
 
 def engine(settings: Settings) -> LocalEngine:
-    return LocalEngine(open_catalog(settings.catalog_name, catalog_properties(settings)))
+    return LocalEngine(catalog_for(settings))
 
 
 def revenue_from_bronze(settings: Settings, dimension: str) -> dict[str, Decimal]:
@@ -86,7 +86,7 @@ def test_medallion_builds_gold_equal_to_bronze_to_the_cent(settings: Settings, c
     assert gold_revenue(settings, "revenue_by_country", "country") == revenue_from_bronze(settings, "country")
     assert gold_revenue(settings, "revenue_by_category", "category_name") == revenue_from_bronze(settings, "category")
 
-    catalog = open_catalog(settings.catalog_name, catalog_properties(settings))
+    catalog = catalog_for(settings)
     for table in GOLD:
         assert catalog.load_table(("gold", table)).scan().to_arrow().num_rows > 0, table
     master = catalog.load_table(("silver", "sales_master")).scan().to_arrow()
@@ -123,7 +123,7 @@ def test_new_orders_are_merged_into_silver_and_reach_gold(settings: Settings, cl
         )
         new_lines = connection.execute(sa.text("SELECT count(*) FROM order_details WHERE order_id > 12070")).scalar()
     assert materialize_medallion(settings).success
-    catalog = open_catalog(settings.catalog_name, catalog_properties(settings))
+    catalog = catalog_for(settings)
     master = catalog.load_table(("silver", "sales_master"))
     keys = master.scan(selected_fields=("order_id", "product_id")).to_arrow()
     assert keys.num_rows == 2155 + new_lines

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from pyiceberg.catalog.sql import SqlCatalog
 
 from lakehouse.extract import Extraction
-from lakehouse.iceberg.catalog import catalog_properties, open_catalog
+from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.iceberg.declarations import INGESTED_AT, SOURCE, bronze_declarations
 from lakehouse.northwind.generator import parse_scale
 from lakehouse.northwind.load import write_northwind
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.stack
 
 def load_all(home: Path, source_url: str) -> SqlCatalog:
     settings = Settings(home=home, source_url=source_url)
-    catalog = open_catalog(settings.catalog_name, catalog_properties(settings))
+    catalog = catalog_for(settings)
     source = SourceDatabase(source_url)
     for declaration in bronze_declarations():
         Extraction(catalog, source, declaration).run()
@@ -97,7 +97,7 @@ def test_incremental_extraction_from_postgres(postgres: PostgresServer, tmp_path
 def test_missing_postgres_table_is_a_clear_error(postgres: PostgresServer, tmp_path: Path) -> None:
     url = postgres.url("northwind_scratch")
     settings = Settings(home=tmp_path, source_url=url)
-    catalog = open_catalog(settings.catalog_name, catalog_properties(settings))
+    catalog = catalog_for(settings)
     with sa.create_engine(url).begin() as connection:
         connection.execute(sa.text("DROP TABLE IF EXISTS employees"))
     declaration = next(d for d in bronze_declarations() if d.table == "employees")
