@@ -5,11 +5,15 @@ what is missing and how to get it.
 """
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from lakehouse.services.postgres import PostgresServer, ServiceUnavailable
+from lakehouse.services.postgres import PostgresServer
+from lakehouse.services.process import ServiceUnavailable
 
 
 def unavailable(reason: str) -> None:
@@ -19,8 +23,18 @@ def unavailable(reason: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer(databases=("northwind", "northwind_scratch"))
+def services_dir() -> Iterator[Path]:
+    """Data directories for the session's servers, outside pytest's own temporary directory,
+    which the `postgres` system user could not enter."""
+    directory = Path(tempfile.mkdtemp(prefix="lakehouse-services-"))
+    directory.chmod(0o755)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres(services_dir: Path) -> Iterator[PostgresServer]:
+    server = PostgresServer(services_dir / "postgres", databases=("northwind", "northwind_scratch"))
     try:
         server.start()
     except ServiceUnavailable as error:
