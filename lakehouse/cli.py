@@ -7,12 +7,15 @@ import os
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pyarrow as pa
 import typer
 
-from lakehouse.settings import Profile, Settings, SettingsError, load_settings
+from lakehouse.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from lakehouse.engine import QueryEngine
 
 app = typer.Typer(
     help="A Dagster asset-based lakehouse on Apache Iceberg.",
@@ -28,9 +31,9 @@ class OutputFormat(StrEnum):
     JSON = "json"
 
 
-def _settings() -> Settings:
+def _settings(**overrides: object) -> Settings:
     try:
-        return load_settings()
+        return load_settings(**overrides)
     except SettingsError as error:
         typer.secho(str(error), err=True, fg=typer.colors.RED)
         raise typer.Exit(2) from None
@@ -106,10 +109,9 @@ def materialize(
     import dagster as dg
 
     from lakehouse.definitions import defs
+    from lakehouse.instance import prepare_dagster_home
 
-    settings = _settings()
-    os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(prepare_dagster_home(_settings()))
     with dg.DagsterInstance.get() as instance:
         result = (
             defs()
@@ -137,13 +139,10 @@ def materialize(
     typer.echo(f"job {job} succeeded (run {result.run_id})")
 
 
-def _engine(settings: Settings) -> Any:
-    if settings.profile is Profile.STACK:
-        raise _fail("queries on the stack profile go through Trino, which this version does not start yet")
-    from lakehouse.engine import LocalEngine
-    from lakehouse.iceberg.catalog import catalog_for
+def _engine(settings: Settings) -> "QueryEngine":
+    from lakehouse.engine import engine_for
 
-    return LocalEngine(catalog_for(settings))
+    return engine_for(settings)
 
 
 KPI_QUERIES = {
@@ -220,3 +219,62 @@ def tables(
         [("table", pa.string()), ("rows", pa.int64()), ("snapshot_id", pa.string()), ("committed_at", pa.string())]
     )
     typer.echo(render(pa.Table.from_pylist(listing, schema), output))
+
+
+@app.command("dagster-home")
+def dagster_home() -> None:
+    """Write DAGSTER_HOME's `dagster.yaml` for the profile (storage in PostgreSQL on `stack`) and print its path."""
+    from lakehouse.instance import prepare_dagster_home
+
+    typer.echo(prepare_dagster_home(_settings()))
+
+
+services = typer.Typer(help="The stack's servers (PostgreSQL, MinIO, Kafka, Trino), run without Docker.")
+app.add_typer(services, name="services")
+
+
+def _services_dir(settings: Settings) -> Path:
+    return settings.home / "services"
+
+
+@services.command("up")
+def services_up() -> None:
+    """Install (once, cached) and start the four servers on the ports the settings name."""
+    from lakehouse.services.process import ServiceUnavailable
+    from lakehouse.services.stack import Stack, recorded_processes
+    from lakehouse.settings import Profile
+
+    settings = _settings(profile=Profile.STACK)
+    running = [process.name for process in recorded_processes(_services_dir(settings)) if process.alive()]
+    if running:
+        raise _fail(f"already running: {', '.join(running)}; `lakehouse services down` stops them")
+    started = datetime.now(UTC)
+    try:
+        Stack(settings, _services_dir(settings)).start(on_started=lambda name: typer.echo(f"  {name} ready"))
+    except ServiceUnavailable as error:
+        raise _fail(str(error)) from None
+    seconds = (datetime.now(UTC) - started).total_seconds()
+    typer.echo(f"services up in {seconds:.1f}s; use them with LAKEHOUSE_PROFILE=stack")
+
+
+@services.command("down")
+def services_down() -> None:
+    """Stop the servers `lakehouse services up` started, by their process ids. Their data stays."""
+    from lakehouse.services.stack import stop_recorded
+    from lakehouse.settings import Profile
+
+    stopped = stop_recorded(_services_dir(_settings(profile=Profile.STACK)))
+    typer.echo(f"stopped {', '.join(stopped)}" if stopped else "no services running")
+
+
+@services.command("status")
+def services_status() -> None:
+    """Each server `lakehouse services up` started: its process id and whether it runs."""
+    from lakehouse.services.stack import recorded_processes
+    from lakehouse.settings import Profile
+
+    processes = recorded_processes(_services_dir(_settings(profile=Profile.STACK)))
+    if not processes:
+        typer.echo("no services running")
+    for process in processes:
+        typer.echo(f"  {process.name:<9} pid {process.pid:<8} {'running' if process.alive() else 'stopped'}")

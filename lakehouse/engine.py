@@ -1,4 +1,6 @@
-"""The embedded SQL engine: DuckDB over the catalog's Iceberg tables, named `bronze.x`, `silver.x`, `gold.x`.
+"""The SQL engines, both naming tables `bronze.x`, `silver.x`, `gold.x`.
+
+On `local`, DuckDB over the catalog's Iceberg tables; on `stack`, Trino's `iceberg` catalog.
 
 Each table becomes a view over the Parquet data files of its current snapshot, read by column
 name (``union_by_name``), so columns added by schema evolution read as null in older files.
@@ -6,14 +8,18 @@ A table whose snapshot carries delete files is read through pyiceberg instead, w
 them. Relations pin the snapshot current when they were attached.
 """
 
+import re
 from collections.abc import Iterable
+from typing import Protocol
 
 import duckdb
 import pyarrow as pa
+import trino
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
-from lakehouse.iceberg.catalog import NAMESPACES
+from lakehouse.iceberg.catalog import NAMESPACES, catalog_for
+from lakehouse.settings import Profile, Settings
 
 LOCAL_SCHEME = "file://"
 STAGED_ROWS = "__lakehouse_staged_rows"
@@ -96,3 +102,77 @@ class LocalEngine:
 
     def close(self) -> None:
         self.connection.close()
+
+
+TRINO_CATALOG = "iceberg"
+TRINO_TYPES: dict[str, pa.DataType] = {
+    "boolean": pa.bool_(),
+    "tinyint": pa.int8(),
+    "smallint": pa.int16(),
+    "integer": pa.int32(),
+    "bigint": pa.int64(),
+    "real": pa.float32(),
+    "double": pa.float64(),
+    "varchar": pa.string(),
+    "char": pa.string(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us"),
+    "timestamp with time zone": pa.timestamp("us", tz="UTC"),
+    "varbinary": pa.binary(),
+}
+
+
+def _arrow_type(trino_type: str) -> pa.DataType | None:
+    """The Arrow type for a Trino column type; None lets Arrow infer it from the values."""
+    if decimal := re.fullmatch(r"decimal\((\d+),\s*(\d+)\)", trino_type):
+        return pa.decimal128(int(decimal[1]), int(decimal[2]))
+    return TRINO_TYPES.get(re.sub(r"\(\d+(,\s*\d+)?\)", "", trino_type))
+
+
+class TrinoEngine:
+    """Queries through Trino, whose `iceberg` catalog is the lakehouse's shared catalog."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.address = f"{settings.trino_host}:{settings.trino_port}"
+        self.connection = trino.dbapi.connect(
+            host=settings.trino_host, port=settings.trino_port, user=settings.trino_user, catalog=TRINO_CATALOG
+        )
+
+    def query(self, sql: str) -> pa.Table:
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(sql)
+            rows = cursor.fetchall()
+        except trino.exceptions.TrinoQueryError as error:
+            raise QueryError(error.message) from error
+        except (trino.exceptions.TrinoConnectionError, OSError) as error:
+            raise QueryError(
+                f"Trino at {self.address} is not reachable ({error}); start it with `make services-up`"
+            ) from None
+        description = cursor.description or []
+        columns = {
+            column[0]: pa.array([row[i] for row in rows], type=_arrow_type(str(column[1])))
+            for i, column in enumerate(description)
+        }
+        return pa.table(columns)
+
+    def scalar(self, sql: str) -> object:
+        return self.query(sql).column(0)[0].as_py()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class QueryEngine(Protocol):
+    def query(self, sql: str) -> pa.Table: ...
+
+    def scalar(self, sql: str) -> object: ...
+
+    def close(self) -> None: ...
+
+
+def engine_for(settings: Settings) -> QueryEngine:
+    """The profile's engine: Trino on `stack`, DuckDB over the catalog on `local`."""
+    if settings.profile is Profile.STACK:
+        return TrinoEngine(settings)
+    return LocalEngine(catalog_for(settings))

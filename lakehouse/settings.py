@@ -16,6 +16,10 @@ ENV_PREFIX = "LAKEHOUSE_"
 PACKAGE_ROOT = Path(__file__).resolve().parent
 CHECKOUT_ROOT = PACKAGE_ROOT.parent
 DBT_TARGETS = ("duckdb", "trino")
+# The stack's PostgreSQL holds the Northwind source, the Iceberg catalog and Dagster's storage.
+STACK_POSTGRES = "postgresql+psycopg://lakehouse@127.0.0.1:5432"
+# dagster-postgres drives PostgreSQL through psycopg2, SQLAlchemy's default for this scheme.
+STACK_DAGSTER_STORAGE = "postgresql://lakehouse@127.0.0.1:5432/dagster"
 
 
 class Profile(StrEnum):
@@ -60,11 +64,19 @@ class Settings(BaseSettings):
     s3_secret_key: str = "lakehouse-secret"
     s3_region: str = "us-east-1"
     dbt_target: str = ""
+    trino_host: str = "127.0.0.1"
+    trino_port: int = Field(default=8080, gt=0, lt=65536)
+    trino_user: str = "lakehouse"
+    # Empty: off on `local`; the stack's broker on `stack`.
+    kafka_bootstrap_servers: str = ""
+    # Dagster's run and event storage; empty on `local` (SQLite under DAGSTER_HOME).
+    dagster_storage_url: str = ""
     extract_chunk_rows: int = Field(default=2_000_000, gt=0)
     extract_concurrency: int = Field(default=2, gt=0)
 
     _check_source_url = field_validator("source_url")(_require_sqlalchemy_url)
     _check_catalog_uri = field_validator("catalog_uri")(_require_sqlalchemy_url)
+    _check_dagster_storage_url = field_validator("dagster_storage_url")(_require_sqlalchemy_url)
 
     @field_validator("dbt_target")
     @classmethod
@@ -87,13 +99,13 @@ class Settings(BaseSettings):
         defaults = {
             "home": home,
             "source_url": self.source_url
-            or (
-                "postgresql+psycopg://lakehouse@127.0.0.1:5432/northwind" if stack else f"sqlite:///{home}/northwind.db"
-            ),
+            or (f"{STACK_POSTGRES}/northwind" if stack else f"sqlite:///{home}/northwind.db"),
             "catalog_uri": self.catalog_uri
-            or ("postgresql+psycopg://lakehouse@127.0.0.1:5432/iceberg" if stack else f"sqlite:///{home}/catalog.db"),
+            or (f"{STACK_POSTGRES}/iceberg" if stack else f"sqlite:///{home}/catalog.db"),
             "warehouse": self.warehouse or ("s3://warehouse/" if stack else f"file://{home}/warehouse"),
             "dbt_target": self.dbt_target or ("trino" if stack else "duckdb"),
+            "kafka_bootstrap_servers": self.kafka_bootstrap_servers or ("127.0.0.1:9092" if stack else ""),
+            "dagster_storage_url": self.dagster_storage_url or (STACK_DAGSTER_STORAGE if stack else ""),
         }
         for name, value in defaults.items():
             object.__setattr__(self, name, value)
@@ -102,6 +114,10 @@ class Settings(BaseSettings):
     @property
     def dagster_home(self) -> Path:
         return self.home / "dagster"
+
+    def environment(self) -> dict[str, str]:
+        """These settings as the ``LAKEHOUSE_*`` variables that child processes (dbt, Trino) read."""
+        return {f"{ENV_PREFIX}{name.upper()}": str(value) for name, value in self.model_dump(mode="json").items()}
 
 
 def _describe(error: ValidationError) -> str:
@@ -114,9 +130,12 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def load_settings() -> Settings:
-    """Read the settings from the environment, or fail with one message naming each bad variable."""
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment, or fail with one message naming each bad variable.
+
+    ``overrides`` win over the environment (`lakehouse services up` is always about `stack`).
+    """
     try:
-        return Settings()
+        return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         raise SettingsError(f"invalid lakehouse settings: {_describe(error)}") from None

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from lakehouse.services.kafka import KafkaBroker
+from lakehouse.services.minio import MinioServer
 from lakehouse.services.postgres import PostgresServer
 from lakehouse.services.process import ServiceUnavailable
 
@@ -35,6 +37,34 @@ def services_dir() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def postgres(services_dir: Path) -> Iterator[PostgresServer]:
     server = PostgresServer(services_dir / "postgres", databases=("northwind", "northwind_scratch"))
+    try:
+        server.start()
+    except ServiceUnavailable as error:
+        server.stop()
+        unavailable(str(error))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka(services_dir: Path) -> Iterator[KafkaBroker]:
+    broker = KafkaBroker(services_dir / "kafka")
+    try:
+        broker.start()
+    except ServiceUnavailable as error:
+        broker.stop()
+        unavailable(str(error))
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def minio(services_dir: Path) -> Iterator[MinioServer]:
+    server = MinioServer(services_dir / "minio")
     try:
         server.start()
     except ServiceUnavailable as error:

@@ -1,0 +1,182 @@
+"""A MinIO server built from source, on loopback, with a data directory of its own.
+
+No Docker: `go install` builds the pinned MinIO into the services cache once; every later start
+reuses that binary. The server is stopped by its process id, and its objects stay in the data
+directory across restarts.
+"""
+
+import fcntl
+import os
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from lakehouse.services.process import CACHE_DIR, ServerProcess, ServiceUnavailable, free_port, run_checked
+
+MINIO_MODULE = "github.com/minio/minio"
+# MinIO's RELEASE.* tags are not semver, so the Go module proxy knows releases only by pseudo-version.
+MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
+GO_FALLBACK = Path("/usr/local/go/bin/go")  # where the official Go tarball installs, often not on PATH
+BUILD_TIMEOUT_S = 1800.0
+READY_TIMEOUT_S = 60.0
+REGION = "us-east-1"
+
+
+def minio_binary_path(version: str = MINIO_VERSION) -> Path:
+    return CACHE_DIR / "minio" / version / "bin" / "minio"
+
+
+def go_executable() -> Path:
+    found = shutil.which("go")
+    if found:
+        return Path(found)
+    if GO_FALLBACK.exists():
+        return GO_FALLBACK
+    raise ServiceUnavailable("no Go toolchain to build MinIO with: install Go 1.24 or newer (https://go.dev/dl/)")
+
+
+def minio_binary(version: str = MINIO_VERSION) -> Path:
+    """The MinIO binary, built on first use; later calls, in any process, reuse it."""
+    binary = minio_binary_path(version)
+    if binary.exists():
+        return binary
+    version_dir = binary.parent.parent
+    version_dir.mkdir(parents=True, exist_ok=True)
+    # A lock, not a check alone: two test sessions starting at once would otherwise both spend
+    # minutes compiling and race to write the same file.
+    with (version_dir / "build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if binary.exists():  # built by whoever held the lock before us
+            return binary
+        staging = version_dir / "staging"
+        shutil.rmtree(staging, ignore_errors=True)
+        go_path = CACHE_DIR / "go"
+        env = {
+            **os.environ,
+            "GOPATH": str(go_path),
+            "GOMODCACHE": str(go_path / "pkg" / "mod"),
+            "GOBIN": str(staging),
+            # The module cache is read-only by default, which would stop `rm -rf` of the services cache.
+            "GOFLAGS": "-modcacherw",
+            # A static binary: no C toolchain needed, and it runs on any Linux.
+            "CGO_ENABLED": "0",
+        }
+        try:
+            run_checked(
+                [str(go_executable()), "install", f"{MINIO_MODULE}@{version}"],
+                f"building MinIO {version}",
+                env=env,
+                timeout=BUILD_TIMEOUT_S,
+            )
+        except subprocess.TimeoutExpired:
+            raise ServiceUnavailable(f"building MinIO {version} took longer than {BUILD_TIMEOUT_S:.0f}s") from None
+        # Into place only when complete, so an interrupted build never passes for a finished one.
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        (staging / "minio").replace(binary)
+        shutil.rmtree(staging, ignore_errors=True)
+    return binary
+
+
+def s3_client(endpoint: str, access_key: str, secret_key: str, region: str = REGION) -> Any:
+    """A boto3 S3 client for MinIO: path-style, since bucket names are not DNS names on loopback."""
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name=region,
+        config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
+    )
+
+
+def http_ok(url: str) -> bool:
+    # No proxies: a developer's HTTP_PROXY must not intercept a loopback health check.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=1.0) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@dataclass
+class MinioServer:
+    """One single-drive MinIO in ``data_dir``: buckets created on start if missing, objects kept across restarts."""
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    console_port: int = field(default_factory=free_port)
+    access_key: str = "lakehouse"
+    secret_key: str = "lakehouse-secret"
+    buckets: tuple[str, ...] = ("warehouse", "landing")
+    process: ServerProcess | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "server.log"
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.data_dir / "data"
+
+    def client(self) -> Any:
+        return s3_client(self.endpoint, self.access_key, self.secret_key)
+
+    def start(self) -> "MinioServer":
+        binary = minio_binary()
+        self.storage_dir.mkdir(parents=True, exist_ok=True)
+        command = [
+            str(binary),
+            "server",
+            str(self.storage_dir),
+            "--address",
+            f"127.0.0.1:{self.port}",
+            # Pinned to loopback: left unset, MinIO picks a random port on every interface.
+            "--console-address",
+            f"127.0.0.1:{self.console_port}",
+            # Otherwise MinIO creates ~/.minio/certs, outside the data directory.
+            "--certs-dir",
+            str(self.data_dir / "certs"),
+        ]
+        env = {
+            "MINIO_ROOT_USER": self.access_key,
+            "MINIO_ROOT_PASSWORD": self.secret_key,
+            # The harness needs only the S3 API; the web console would slow startup for nothing.
+            "MINIO_BROWSER": "off",
+            # No calls home to check for a newer release.
+            "MINIO_UPDATE": "off",
+        }
+        self.process = ServerProcess.spawn("MinIO", command, self.log_file, env=env, cwd=self.data_dir)
+        # Ready, not live: live answers before the drive is initialised, when bucket calls still fail.
+        self.process.wait_ready(lambda: http_ok(f"{self.endpoint}/minio/health/ready"), READY_TIMEOUT_S)
+        self._create_buckets()
+        return self
+
+    def _create_buckets(self) -> None:
+        client = self.client()
+        existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
+        for bucket in self.buckets:
+            if bucket in existing:
+                continue
+            try:
+                client.create_bucket(Bucket=bucket)
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+                    raise ServiceUnavailable(f"creating MinIO bucket {bucket} failed: {error}") from error
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.process = None

