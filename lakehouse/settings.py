@@ -18,8 +18,8 @@ CHECKOUT_ROOT = PACKAGE_ROOT.parent
 DBT_TARGETS = ("duckdb", "trino")
 # The stack's PostgreSQL holds the Northwind source, the Iceberg catalog and Dagster's storage.
 STACK_POSTGRES = "postgresql+psycopg://lakehouse@127.0.0.1:5432"
-# dagster-postgres drives PostgreSQL through psycopg2, SQLAlchemy's default for this scheme.
-STACK_DAGSTER_STORAGE = "postgresql://lakehouse@127.0.0.1:5432/dagster"
+# dagster-postgres needs psycopg2 (its NOTIFY statements do not bind with psycopg 3).
+STACK_DAGSTER_STORAGE = "postgresql+psycopg2://lakehouse@127.0.0.1:5432/dagster"
 
 
 class Profile(StrEnum):

@@ -1,5 +1,6 @@
 """Shared fixtures: an isolated lakehouse under a temporary LAKEHOUSE_HOME."""
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,17 +10,15 @@ from pyiceberg.catalog.sql import SqlCatalog
 from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.northwind.generator import parse_scale
 from lakehouse.northwind.load import write_northwind
-from lakehouse.settings import Settings
+from lakehouse.settings import ENV_PREFIX, Settings
 from lakehouse.sources import SourceDatabase
-
-LAKEHOUSE_VARIABLES = ("PROFILE", "HOME", "SOURCE_URL", "CATALOG_URI", "WAREHOUSE", "CATALOG_NAME")
 
 
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No test sees the developer's own lakehouse settings or Dagster instance."""
-    for name in LAKEHOUSE_VARIABLES:
-        monkeypatch.delenv(f"LAKEHOUSE_{name}", raising=False)
+    for name in [name for name in os.environ if name.startswith(ENV_PREFIX)]:
+        monkeypatch.delenv(name)
     monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path / "lakehouse"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
     (tmp_path / "dagster").mkdir()

@@ -13,7 +13,10 @@ NAMESPACES: tuple[str, ...] = ("bronze", "silver", "gold")
 
 
 def catalog_properties(settings: Settings) -> dict[str, str]:
-    properties = {"uri": settings.catalog_uri, "warehouse": settings.warehouse}
+    # Schema V1 of the JDBC catalog, the one Trino's Iceberg connector uses: an `iceberg_type`
+    # column tells tables from views. pyiceberg creates new catalogs that way and migrates
+    # catalogs an older pyiceberg created when asked to.
+    properties = {"uri": settings.catalog_uri, "warehouse": settings.warehouse, "schema_version": "v1"}
     if settings.warehouse.startswith("s3://"):
         properties |= {
             "s3.endpoint": settings.s3_endpoint,
@@ -32,26 +35,10 @@ def _prepare_local_paths(properties: dict[str, str]) -> None:
         Path(properties["warehouse"].removeprefix("file://")).mkdir(parents=True, exist_ok=True)
 
 
-def _add_view_type_column(catalog: SqlCatalog) -> None:
-    """Give the catalog tables the shape Trino's JDBC catalog expects, whoever opens them first.
-
-    Iceberg's JDBC catalog (schema V1, which Trino uses) keeps tables and views apart in an
-    ``iceberg_type`` column that pyiceberg does not create. Trino would add it on first use; done
-    here, the schema is the same from the start. pyiceberg leaves the column null, which V1 reads
-    as a table.
-    """
-    columns = {column["name"] for column in sa.inspect(catalog.engine).get_columns("iceberg_tables")}
-    if "iceberg_type" not in columns:
-        with catalog.engine.begin() as connection:
-            connection.execute(sa.text("ALTER TABLE iceberg_tables ADD COLUMN IF NOT EXISTS iceberg_type VARCHAR(5)"))
-
-
 def open_catalog(name: str, properties: dict[str, str]) -> SqlCatalog:
     """Open the catalog, creating its tables and the bronze, silver and gold namespaces if needed."""
     _prepare_local_paths(properties)
     catalog = SqlCatalog(name, **properties)
-    if catalog.engine.dialect.name == "postgresql":
-        _add_view_type_column(catalog)
     for namespace in NAMESPACES:
         catalog.create_namespace_if_not_exists(namespace)
     return catalog

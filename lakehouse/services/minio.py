@@ -19,7 +19,14 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from lakehouse.services.process import CACHE_DIR, ServerProcess, ServiceUnavailable, free_port, run_checked
+from lakehouse.services.process import (
+    CACHE_DIR,
+    ServerProcess,
+    ServiceUnavailable,
+    accepts_connections,
+    free_port,
+    run_checked,
+)
 
 MINIO_MODULE = "github.com/minio/minio"
 # MinIO's RELEASE.* tags are not semver, so the Go module proxy knows releases only by pseudo-version.
@@ -136,6 +143,10 @@ class MinioServer:
 
     def start(self) -> "MinioServer":
         binary = minio_binary()
+        # MinIO listens with SO_REUSEPORT, so a second server on a taken port starts without error
+        # and the health check would be answered by the first one.
+        if accepts_connections(self.port):
+            raise ServiceUnavailable(f"port {self.port} on 127.0.0.1 is already in use; MinIO would share it silently")
         self.storage_dir.mkdir(parents=True, exist_ok=True)
         command = [
             str(binary),

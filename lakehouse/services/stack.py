@@ -64,7 +64,7 @@ def stack_settings(home: Path) -> Settings:
         home=home,
         source_url=f"{server}/northwind",
         catalog_uri=f"{server}/iceberg",
-        dagster_storage_url=f"postgresql://lakehouse@127.0.0.1:{postgres}/dagster",
+        dagster_storage_url=f"postgresql+psycopg2://lakehouse@127.0.0.1:{postgres}/dagster",
         s3_endpoint=f"http://127.0.0.1:{minio}",
         kafka_bootstrap_servers=f"127.0.0.1:{kafka}",
         trino_port=trino,

@@ -28,7 +28,7 @@ COUNTRY_NAMES = {"USA": "United States", "U.S.A.": "United States", "United Stat
 CENT = Decimal("0.01")
 
 
-def materialize_medallion(settings: Settings) -> dg.ExecuteInProcessResult:
+def materialize_medallion(settings: Settings, instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
     project = dbt_project(settings)
     return dg.materialize(
         [build_bronze_assets(bronze_declarations()), build_dbt_assets(project), gold_revenue_reconciles_with_silver],
@@ -36,6 +36,7 @@ def materialize_medallion(settings: Settings) -> dg.ExecuteInProcessResult:
             **build_resources(settings),
             "dbt": dbt_cli(settings, project),
         },
+        instance=instance,
         raise_on_error=False,
     )
 

@@ -1,7 +1,8 @@
 """Real services for the stack tests, started by the project's own harness (no Docker).
 
-Under CI=true a service that cannot start fails the test; elsewhere the test is skipped with
-what is missing and how to get it.
+One `Stack` on free ports serves the session; each server starts the first time a test asks
+for it. Under CI=true a service that cannot start fails the test; elsewhere the test is
+skipped with what is missing and how to get it.
 """
 
 import os
@@ -12,16 +13,24 @@ from pathlib import Path
 
 import pytest
 
+from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.services.kafka import KafkaBroker
 from lakehouse.services.minio import MinioServer
 from lakehouse.services.postgres import PostgresServer
 from lakehouse.services.process import ServiceUnavailable
+from lakehouse.services.stack import Server, Stack, stack_settings
+from lakehouse.services.trino import TrinoServer
+
+HOW_TO_GET_THEM = (
+    "the harness installs them itself given the Debian package `postgresql` (installed when run as root), "
+    "Go for MinIO, Maven for Kafka's jars and network access to Maven Central and the Go module proxy"
+)
 
 
 def unavailable(reason: str) -> None:
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         pytest.fail(f"service unavailable under CI: {reason}")
-    pytest.skip(f"service unavailable: {reason}")
+    pytest.skip(f"service unavailable: {reason}\n({HOW_TO_GET_THEM})")
 
 
 @pytest.fixture(scope="session")
@@ -35,42 +44,52 @@ def services_dir() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def postgres(services_dir: Path) -> Iterator[PostgresServer]:
-    server = PostgresServer(services_dir / "postgres", databases=("northwind", "northwind_scratch"))
+def stack(services_dir: Path) -> Iterator[Stack]:
+    """The session's servers, not yet started; stopped at the end of the session."""
+    servers = Stack(stack_settings(services_dir / "home"), services_dir)
+    servers.postgres.databases += ("northwind_scratch",)
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
+def started(server: Server) -> None:
+    if server.process is not None:
+        return
     try:
         server.start()
     except ServiceUnavailable as error:
         server.stop()
         unavailable(str(error))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
-def kafka(services_dir: Path) -> Iterator[KafkaBroker]:
-    broker = KafkaBroker(services_dir / "kafka")
-    try:
-        broker.start()
-    except ServiceUnavailable as error:
-        broker.stop()
-        unavailable(str(error))
-    try:
-        yield broker
-    finally:
-        broker.stop()
+def postgres(stack: Stack) -> PostgresServer:
+    started(stack.postgres)
+    return stack.postgres
 
 
 @pytest.fixture(scope="session")
-def minio(services_dir: Path) -> Iterator[MinioServer]:
-    server = MinioServer(services_dir / "minio")
-    try:
-        server.start()
-    except ServiceUnavailable as error:
-        server.stop()
-        unavailable(str(error))
-    try:
-        yield server
-    finally:
-        server.stop()
+def minio(stack: Stack) -> MinioServer:
+    started(stack.minio)
+    return stack.minio
+
+
+@pytest.fixture(scope="session")
+def kafka(stack: Stack) -> KafkaBroker:
+    started(stack.kafka)
+    return stack.kafka
+
+
+@pytest.fixture(scope="session")
+def trino(stack: Stack, postgres: PostgresServer, minio: MinioServer) -> TrinoServer:
+    catalog_for(stack.settings)  # Trino's JDBC catalog reads the catalog tables pyiceberg creates
+    started(stack.trino)
+    return stack.trino
+
+
+@pytest.fixture(scope="session")
+def running_stack(stack: Stack, trino: TrinoServer, kafka: KafkaBroker) -> Stack:
+    """Every server of the stack, for the end-to-end tests."""
+    return stack

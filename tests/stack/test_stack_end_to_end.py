@@ -1,0 +1,164 @@
+"""The `stack` profile end to end on the real servers.
+
+Northwind generated into PostgreSQL, extracted to bronze on MinIO through pyiceberg, silver and
+gold built by dbt's trino target, Dagster's runs stored in PostgreSQL, queries through Trino.
+For the same generated data, gold equals the `local` profile's to the cent.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+
+from lakehouse.engine import LocalEngine, TrinoEngine
+from lakehouse.iceberg.catalog import catalog_for
+from lakehouse.instance import prepare_dagster_home
+from lakehouse.northwind.generator import parse_scale
+from lakehouse.northwind.load import write_northwind
+from lakehouse.services.stack import Stack, recorded_processes, stack_settings
+from lakehouse.settings import Settings
+from tests.integration.test_medallion import GOLD, materialize_medallion
+
+pytestmark = pytest.mark.stack
+
+LAKEHOUSE_CLI = str(Path(sys.executable).parent / "lakehouse")
+
+
+@contextmanager
+def in_environment(settings: Settings) -> Iterator[None]:
+    """``settings`` as the LAKEHOUSE_* variables dbt reads when Dagster starts it, as in production."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in settings.environment().items():
+            patch.setenv(name, value)
+        yield
+
+
+def sorted_rows(rows: pa.Table) -> list[dict[str, Any]]:
+    return sorted(rows.to_pylist(), key=lambda row: [str(value) for value in row.values()])
+
+
+@pytest.fixture(scope="module")
+def local_gold(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+    settings = Settings(home=tmp_path_factory.mktemp("local"))
+    write_northwind(settings.source_url, parse_scale("classic"))
+    with in_environment(settings):
+        assert materialize_medallion(settings).success
+    engine = LocalEngine(catalog_for(settings))
+    try:
+        return {table: sorted_rows(engine.query(f"SELECT * FROM gold.{table}")) for table in GOLD}
+    finally:
+        engine.close()
+
+
+@pytest.fixture(scope="module")
+def stack_environment(running_stack: Stack) -> Settings:
+    return running_stack.settings
+
+
+@pytest.fixture(scope="module")
+def stack_run(stack_environment: Settings) -> tuple[dg.ExecuteInProcessResult, dg.DagsterInstance]:
+    write_northwind(stack_environment.source_url, parse_scale("classic"))
+    instance = dg.DagsterInstance.from_config(str(prepare_dagster_home(stack_environment)))
+    with in_environment(stack_environment):
+        return materialize_medallion(stack_environment, instance), instance
+
+
+@pytest.fixture
+def trino_engine(stack_environment: Settings) -> Iterator[TrinoEngine]:
+    engine = TrinoEngine(stack_environment)
+    yield engine
+    engine.close()
+
+
+def test_the_medallion_runs_on_stack_with_dagster_storage_in_postgres(
+    stack_run: tuple[dg.ExecuteInProcessResult, dg.DagsterInstance], stack_environment: Settings
+) -> None:
+    result, instance = stack_run
+    assert result.success
+    assert all(check.passed for check in result.get_asset_check_evaluations())
+    assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+    with sa.create_engine(stack_environment.dagster_storage_url).connect() as connection:
+        stored = connection.execute(sa.text("SELECT status FROM runs WHERE run_id = :id"), {"id": result.run_id})
+        assert stored.scalar_one() == "SUCCESS"
+
+
+@pytest.mark.usefixtures("stack_run")
+def test_every_gold_table_equals_the_local_profile_to_the_cent(
+    trino_engine: TrinoEngine, local_gold: dict[str, list[dict[str, Any]]]
+) -> None:
+    for table in GOLD:
+        assert sorted_rows(trino_engine.query(f"SELECT * FROM gold.{table}")) == local_gold[table], table
+
+
+@pytest.mark.usefixtures("stack_run")
+def test_trino_reads_the_bronze_tables_pyiceberg_wrote(trino_engine: TrinoEngine, stack_environment: Settings) -> None:
+    bronze = catalog_for(stack_environment).load_table(("bronze", "order_details"))
+    assert bronze.location().startswith("s3://warehouse/")
+    written = bronze.scan(selected_fields=("order_id", "quantity")).to_arrow()
+    through_trino = trino_engine.query("SELECT count(*) AS lines, sum(quantity) AS units FROM bronze.order_details")
+    units = pa.compute.sum(written["quantity"]).as_py()
+    assert through_trino.to_pylist() == [{"lines": written.num_rows, "units": units}]
+
+
+@pytest.mark.usefixtures("stack_run")
+def test_pyiceberg_reads_the_gold_tables_trino_created(trino_engine: TrinoEngine, stack_environment: Settings) -> None:
+    catalog = catalog_for(stack_environment)
+    for table in GOLD:
+        through_pyiceberg = catalog.load_table(("gold", table)).scan().to_arrow()
+        assert sorted_rows(through_pyiceberg) == sorted_rows(trino_engine.query(f"SELECT * FROM gold.{table}")), table
+    with catalog.engine.connect() as connection:
+        kinds = dict(connection.execute(sa.text("SELECT table_namespace, iceberg_type FROM iceberg_tables")).all())
+    # One catalog schema (JDBC catalog V1) on both sides: each marks what it creates as a table.
+    assert kinds == {"bronze": "TABLE", "silver": "TABLE", "gold": "TABLE"}
+
+
+@pytest.mark.usefixtures("stack_run")
+def test_lakehouse_query_answers_through_trino(stack_environment: Settings, trino_engine: TrinoEngine) -> None:
+    sql = "SELECT country, revenue FROM gold.revenue_by_country WHERE revenue_rank <= 3 ORDER BY revenue_rank"
+    environment = {**os.environ, **stack_environment.environment()}
+    completed = subprocess.run(
+        [LAKEHOUSE_CLI, "query", sql, "--format", "json"], env=environment, capture_output=True, text=True
+    )
+    assert completed.returncode == 0, completed.stderr
+    expected = [{**row, "revenue": str(row["revenue"])} for row in trino_engine.query(sql).to_pylist()]
+    assert json.loads(completed.stdout) == expected
+    assert len(expected) == 3
+
+
+@pytest.mark.usefixtures("running_stack")
+def test_services_up_and_down_run_the_stack_and_stop_it_by_pid(services_dir: Path) -> None:
+    """`make services-up` / `make services-down` on ports of their own, beside the session's stack."""
+    settings = stack_settings(services_dir / "services-up-home")
+    home = settings.home
+    environment = {**os.environ, **settings.environment()}
+    up = subprocess.run([LAKEHOUSE_CLI, "services", "up"], env=environment, capture_output=True, text=True)
+    processes = recorded_processes(home / "services")
+    try:
+        assert up.returncode == 0, up.stderr
+        assert {process.name for process in processes} == {"postgres", "minio", "kafka", "trino"}
+        assert all(process.alive() for process in processes)
+        engine = TrinoEngine(settings)
+        assert engine.query("SHOW SCHEMAS").column(0).to_pylist() == [
+            "bronze",
+            "gold",
+            "information_schema",
+            "silver",
+            "system",
+        ]
+        engine.close()
+        again = subprocess.run([LAKEHOUSE_CLI, "services", "up"], env=environment, capture_output=True, text=True)
+        assert again.returncode == 1
+        assert "already running" in again.stderr
+    finally:
+        down = subprocess.run([LAKEHOUSE_CLI, "services", "down"], env=environment, capture_output=True, text=True)
+    assert down.returncode == 0, down.stderr
+    assert not any(process.alive() for process in processes)
