@@ -7,7 +7,7 @@ export LAKEHOUSE_HOME ?= $(CURDIR)/.lakehouse
 export DAGSTER_HOME ?= $(LAKEHOUSE_HOME)/dagster
 SCALE ?= 1M,10M
 
-.PHONY: install demo dev test lint bench clean
+.PHONY: install demo dev test lint bench bench-stack services-up services-down clean
 
 DBT := $(BIN)/dbt --quiet
 DBT_MANIFEST := dbt/target/manifest.json
@@ -28,17 +28,15 @@ $(DBT_MANIFEST): $(BIN)/lakehouse $(DBT_SOURCES)
 
 install: $(BIN)/lakehouse $(DBT_MANIFEST)
 
-$(DAGSTER_HOME)/dagster.yaml:
-	mkdir -p $(DAGSTER_HOME)
-	touch $@
-
-demo: install $(DAGSTER_HOME)/dagster.yaml
+demo: install
 	$(BIN)/lakehouse generate --scale classic --if-missing
 	$(BIN)/lakehouse materialize --job medallion
 	$(BIN)/lakehouse tables
 	$(BIN)/lakehouse kpis
 
-dev: install $(DAGSTER_HOME)/dagster.yaml
+# `lakehouse dagster-home` writes dagster.yaml for the profile: PostgreSQL storage on `stack`.
+dev: install
+	$(BIN)/lakehouse dagster-home >/dev/null
 	$(BIN)/dagster dev -m lakehouse.definitions
 
 test: install
@@ -53,6 +51,17 @@ lint: install
 bench: install
 	$(BIN)/python -m bench.extraction --scale $(SCALE)
 	$(BIN)/python -m bench.medallion --scale $(SCALE)
+
+# PostgreSQL, MinIO, Kafka and Trino for LAKEHOUSE_PROFILE=stack, without Docker; installed
+# once into .cache/services, data kept under $(LAKEHOUSE_HOME)/services.
+services-up: install
+	$(BIN)/lakehouse services up
+
+services-down: install
+	$(BIN)/lakehouse services down
+
+bench-stack: install
+	$(BIN)/python -m bench.stack
 
 clean:
 	rm -rf $(LAKEHOUSE_HOME) .pytest_cache .ruff_cache

@@ -145,8 +145,20 @@ class ServerProcess:
             time.sleep(0.2)
         raise ServiceUnavailable(f"{self.name} not ready after {timeout_s:.0f}s:\n{log_tail(self.log_file)}")
 
+    def _group_alive(self) -> bool:
+        self.alive()  # reaps the leader if it is our exited child
+        try:
+            os.killpg(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
-        """Stop the process group the server leads: its stop signal, then SIGKILL after ``timeout_s``."""
+        """Stop the process group the server leads: its stop signal, then SIGKILL after ``timeout_s``.
+
+        Done means the whole group is gone: a launcher may exit before the server it started,
+        which still holds its ports and files.
+        """
         for sig, wait_s in ((self.stop_signal, timeout_s), (signal.SIGKILL, 5.0)):
             try:
                 os.killpg(self.pid, sig)
@@ -154,6 +166,6 @@ class ServerProcess:
                 return
             deadline = time.monotonic() + wait_s
             while time.monotonic() < deadline:
-                if not self.alive():
+                if not self._group_alive():
                     return
                 time.sleep(0.1)

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import trino
+
 from lakehouse.services.process import (
     CACHE_DIR,
     ServerProcess,
@@ -31,6 +33,7 @@ TRINO_VERSION = "476"
 TRINO_PLUGINS = ("iceberg",)
 CATALOG_DIR = CHECKOUT_ROOT / "trino" / "catalog"
 READY_TIMEOUT_S = 180.0
+READINESS_QUERY = "SELECT count(*) FROM iceberg.information_schema.schemata"
 JVM_OPTIONS = (
     "-server",
     "-Xmx2G",
@@ -129,6 +132,8 @@ class TrinoServer:
                 "http-server.http.port": str(self.port),
                 "discovery.uri": self.url,
                 "catalog.config-dir": str(CATALOG_DIR),
+                # One node: a heartbeat missed while it starts would take it out of scheduling.
+                "failure-detector.enabled": "false",
                 "query.max-memory": "1GB",
                 "query.max-memory-per-node": "1GB",
             },
@@ -144,10 +149,20 @@ class TrinoServer:
         (self.etc_dir / "jvm.config").write_text("\n".join(jvm_options) + "\n")
 
     def _is_ready(self) -> bool:
+        """Ready once a query on the catalog runs: /v1/info stops saying "starting", and a query on no
+        catalog runs, before the node has announced its catalogs."""
         try:
             with urllib.request.urlopen(f"{self.url}/v1/info", timeout=2) as response:
-                return json.load(response).get("starting") is False
-        except OSError:
+                if json.load(response).get("starting") is not False:
+                    return False
+            connection = trino.dbapi.connect(host="127.0.0.1", port=self.port, user="lakehouse-harness")
+            try:
+                cursor = connection.cursor()
+                cursor.execute(READINESS_QUERY)
+                return bool(cursor.fetchall())
+            finally:
+                connection.close()
+        except (OSError, trino.exceptions.TrinoQueryError, trino.exceptions.TrinoConnectionError):
             return False
 
     def start(self) -> "TrinoServer":
