@@ -21,6 +21,23 @@ def test_stack_profile_defaults_to_postgres_and_minio(monkeypatch: pytest.Monkey
     assert settings.catalog_uri.startswith("postgresql+psycopg://")
     assert settings.source_url.startswith("postgresql+psycopg://")
     assert settings.warehouse == "s3://warehouse/"
+    assert settings.dbt_target == "trino"
+    assert settings.kafka_bootstrap_servers == "127.0.0.1:9092"
+    assert settings.dagster_storage_url.startswith("postgresql+psycopg2://")
+
+
+def test_settings_pass_to_child_processes_as_the_same_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEHOUSE_PROFILE", "stack")
+    monkeypatch.setenv("LAKEHOUSE_TRINO_PORT", "18080")
+    original = load_settings()
+    environment = original.environment()
+    monkeypatch.delenv("LAKEHOUSE_PROFILE")
+    monkeypatch.delenv("LAKEHOUSE_TRINO_PORT")
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings() == original
+    assert environment["LAKEHOUSE_TRINO_PORT"] == "18080"
+    assert environment["LAKEHOUSE_DBT_TARGET"] == "trino"
 
 
 def test_explicit_values_win_over_profile_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -36,6 +53,8 @@ def test_explicit_values_win_over_profile_defaults(monkeypatch: pytest.MonkeyPat
         ("LAKEHOUSE_CATALOG_URI", "nowhere", "SQLAlchemy URL"),
         ("LAKEHOUSE_WAREHOUSE", "/tmp/warehouse", "file:// or s3://"),
         ("LAKEHOUSE_EXTRACT_CHUNK_ROWS", "-5", "greater than 0"),
+        ("LAKEHOUSE_TRINO_PORT", "eighty", "valid integer"),
+        ("LAKEHOUSE_DAGSTER_STORAGE_URL", "postgres at home", "SQLAlchemy URL"),
     ],
 )
 def test_wrong_value_names_the_variable_and_what_is_expected(
