@@ -34,6 +34,10 @@ TRINO_PLUGINS = ("iceberg",)
 CATALOG_DIR = CHECKOUT_ROOT / "trino" / "catalog"
 READY_TIMEOUT_S = 180.0
 READINESS_QUERY = "SELECT count(*) FROM iceberg.information_schema.schemata"
+WARM_UP_TABLES = (
+    "SELECT table_schema, table_name FROM iceberg.information_schema.tables "
+    "WHERE table_schema IN ('bronze', 'silver', 'gold') ORDER BY table_schema, table_name LIMIT 1"
+)
 JVM_OPTIONS = (
     "-server",
     "-Xmx2G",
@@ -148,6 +152,15 @@ class TrinoServer:
         jvm_options = [*JVM_OPTIONS, aot_option]
         (self.etc_dir / "jvm.config").write_text("\n".join(jvm_options) + "\n")
 
+    def _query(self, sql: str) -> list[list[object]]:
+        connection = trino.dbapi.connect(host="127.0.0.1", port=self.port, user="lakehouse-harness")
+        try:
+            cursor = connection.cursor()
+            cursor.execute(sql)
+            return cursor.fetchall()
+        finally:
+            connection.close()
+
     def _is_ready(self) -> bool:
         """Ready once a query on the catalog runs: /v1/info stops saying "starting", and a query on no
         catalog runs, before the node has announced its catalogs."""
@@ -155,15 +168,20 @@ class TrinoServer:
             with urllib.request.urlopen(f"{self.url}/v1/info", timeout=2) as response:
                 if json.load(response).get("starting") is not False:
                     return False
-            connection = trino.dbapi.connect(host="127.0.0.1", port=self.port, user="lakehouse-harness")
-            try:
-                cursor = connection.cursor()
-                cursor.execute(READINESS_QUERY)
-                return bool(cursor.fetchall())
-            finally:
-                connection.close()
+            return bool(self._query(READINESS_QUERY))
         except (OSError, trino.exceptions.TrinoQueryError, trino.exceptions.TrinoConnectionError):
             return False
+
+    def _warm_up(self) -> None:
+        """Read one row of one table, so the first query a user runs is not the server's first.
+
+        A fresh server's first read from the warehouse costs seconds on its own (the S3 client,
+        the connector's thread pools, compiling the read path), whichever table it reads.
+        """
+        tables = self._query(WARM_UP_TABLES)
+        if tables:
+            schema, table = tables[0]
+            self._query(f'SELECT * FROM iceberg."{schema}"."{table}" LIMIT 1')
 
     def start(self) -> "TrinoServer":
         server = install_trino()
@@ -178,6 +196,7 @@ class TrinoServer:
         }
         self.process = ServerProcess.spawn("Trino", command, self.log_file, env=environment, cwd=server)
         self.process.wait_ready(self._is_ready, READY_TIMEOUT_S)
+        self._warm_up()
         return self
 
     def stop(self) -> None:
