@@ -41,10 +41,13 @@ class CursorRange:
 
 def _range_predicates(source: sa.TableClause, cursor_range: CursorRange) -> list[sa.ColumnElement[bool]]:
     cursor = source.c[cursor_range.column]
-    predicates = [cursor <= cursor_range.upper]
-    if cursor_range.lower is not None:
-        predicates.append(cursor > cursor_range.lower)
-    return predicates
+    if cursor_range.lower is None:
+        # A first load reads every row up to the maximum it just found: a scan, not an index
+        # seek. SQLite would otherwise walk the cursor's index and look each row up, which
+        # doubles the read (measured: 11.6 against 5.7 CPU-s for 10M order lines); `+ 0`
+        # keeps any engine from using the index for the bound.
+        return [cursor + 0 <= cursor_range.upper]
+    return [cursor <= cursor_range.upper, cursor > cursor_range.lower]
 
 
 def has_adbc_driver(url: sa.URL) -> bool:

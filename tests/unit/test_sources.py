@@ -67,3 +67,25 @@ def test_passwords_never_appear_in_messages() -> None:
 def test_sqlite_reads_of_not_null_columns_need_no_typing_row(sparse_source: SourceDatabase) -> None:
     assert TYPING_MARK not in sparse_source.select_sql("sparse", ["id"])
     assert TYPING_MARK in sparse_source.select_sql("sparse", ["id", "late"])
+
+
+def test_a_first_load_scans_the_table_and_an_increment_seeks_the_cursor_index(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/lines.db"
+    metadata = sa.MetaData()
+    sa.Table(
+        "lines",
+        metadata,
+        sa.Column("order_id", sa.Integer, primary_key=True),
+        sa.Column("product_id", sa.Integer, primary_key=True),
+    )
+    engine = sa.create_engine(url)
+    metadata.create_all(engine)
+    source = SourceDatabase(url)
+
+    def plan(cursor_range: CursorRange) -> str:
+        sql = source.select_sql("lines", ["order_id", "product_id"], cursor_range)
+        with engine.connect() as connection:
+            return " ".join(row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+
+    assert plan(CursorRange("order_id", None, 100)).startswith("SCAN lines")
+    assert "USING" in plan(CursorRange("order_id", 90, 100))
