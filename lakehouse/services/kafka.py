@@ -17,6 +17,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from lakehouse.services.process import (
     CACHE_DIR,
     MAVEN_CENTRAL,
+    ProcessServer,
     ServerProcess,
     ServiceUnavailable,
     accepts_connections,
@@ -123,10 +124,11 @@ def new_cluster_id() -> str:
 
 
 @dataclass
-class KafkaBroker:
+class KafkaBroker(ProcessServer):
     """One single-node Kafka cluster in ``data_dir``: formatted on the first start, kept across restarts.
 
-    The controller quorum is static (``controller.quorum.voters``) rather than KRaft's dynamic one,
+    It is stopped with SIGTERM, on which Kafka flushes and closes its logs, so the next start needs
+    no recovery. The controller quorum is static (``controller.quorum.voters``) rather than KRaft's dynamic one,
     which records the controller's address in the metadata log: a restart may pick other ports.
     """
 
@@ -229,9 +231,3 @@ class KafkaBroker:
         error = futures[name].exception(timeout=CLIENT_TIMEOUT_S)
         if error is not None and error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
             raise error
-
-    def stop(self) -> None:
-        """SIGTERM: Kafka flushes and closes its logs, so the next start needs no recovery."""
-        if self.process is not None:
-            self.process.stop()
-            self.process = None

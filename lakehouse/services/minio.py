@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from lakehouse.services.process import (
     CACHE_DIR,
+    ProcessServer,
     ServerProcess,
     ServiceUnavailable,
     accepts_connections,
@@ -113,7 +114,7 @@ def http_ok(url: str) -> bool:
 
 
 @dataclass
-class MinioServer:
+class MinioServer(ProcessServer):
     """One single-drive MinIO in ``data_dir``: buckets created on start if missing, objects kept across restarts."""
 
     data_dir: Path
@@ -184,8 +185,3 @@ class MinioServer:
             except ClientError as error:
                 if error.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
                     raise ServiceUnavailable(f"creating MinIO bucket {bucket} failed: {error}") from error
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-            self.process = None

@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lakehouse.services.process import ServerProcess, ServiceUnavailable, free_port, run_checked
+from lakehouse.services.process import ProcessServer, ServerProcess, ServiceUnavailable, free_port, run_checked
 
 POSTGRES_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 SERVER_USER = "postgres"  # the Debian package's system user; initdb refuses to run as root
@@ -38,7 +38,7 @@ def postgres_bin_dir(install: bool = True) -> Path:
 
 
 @dataclass
-class PostgresServer:
+class PostgresServer(ProcessServer):
     """One PostgreSQL cluster in ``data_dir``: created on the first start, kept across restarts."""
 
     data_dir: Path
@@ -90,8 +90,3 @@ class PostgresServer:
             if database not in existing:
                 run_checked(self._client(bin_dir, "createdb", database), f"creating database {database}")
         return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-            self.process = None

@@ -183,3 +183,14 @@ class ServerProcess:
                 if not self._group_alive():
                     return
                 time.sleep(0.1)
+
+
+class ProcessServer:
+    """A server the harness runs as one ``ServerProcess``; stopping the server stops that process."""
+
+    process: ServerProcess | None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.process = None

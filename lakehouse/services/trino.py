@@ -19,6 +19,7 @@ import trino
 
 from lakehouse.services.process import (
     CACHE_DIR,
+    ProcessServer,
     ServerProcess,
     download,
     free_port,
@@ -89,7 +90,7 @@ def install_trino(version: str = TRINO_VERSION, plugins: tuple[str, ...] = TRINO
 
 
 @dataclass
-class TrinoServer:
+class TrinoServer(ProcessServer):
     """A single-node Trino (coordinator and worker) whose `iceberg` catalog is the lakehouse's.
 
     ``catalog_environment`` fills in `trino/catalog/iceberg.properties`: see
@@ -189,8 +190,3 @@ class TrinoServer:
         self.process.wait_ready(self._is_ready, READY_TIMEOUT_S)
         self._warm_up()
         return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-            self.process = None
