@@ -25,6 +25,7 @@ from lakehouse.services.process import (
     install_lock,
     java_executable,
     run_checked,
+    write_properties,
 )
 
 KAFKA_VERSION = "4.3.1"
@@ -200,7 +201,7 @@ class KafkaBroker(ProcessServer):
 
     def start(self) -> "KafkaBroker":
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.config_file.write_text("".join(f"{key}={value}\n" for key, value in self.settings().items()))
+        write_properties(self.config_file, self.settings())
         self.log4j_config_file.write_text(LOG4J_CONFIG)
         if not (self.partitions_dir / "meta.properties").exists():
             format_storage = self._java(

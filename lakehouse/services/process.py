@@ -81,6 +81,11 @@ def install_lock(directory: Path) -> Iterator[None]:
         yield
 
 
+def write_properties(path: Path, values: Mapping[str, str]) -> None:
+    """A Java `.properties` file, the configuration format of Kafka and Trino."""
+    path.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+
+
 def maven_url(group: str, artifact: str, version: str, extension: str = "jar", classifier: str = "") -> str:
     suffix = f"-{classifier}" if classifier else ""
     return f"{MAVEN_CENTRAL}/{group.replace('.', '/')}/{artifact}/{version}/{artifact}-{version}{suffix}.{extension}"

@@ -26,6 +26,7 @@ from lakehouse.services.process import (
     install_lock,
     java_executable,
     maven_url,
+    write_properties,
 )
 from lakehouse.settings import CHECKOUT_ROOT
 
@@ -114,7 +115,7 @@ class TrinoServer(ProcessServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def _write_config(self) -> None:
+    def _write_config(self, server: Path) -> None:
         self.etc_dir.mkdir(parents=True, exist_ok=True)
         properties = {
             "node.properties": {
@@ -136,10 +137,10 @@ class TrinoServer(ProcessServer):
             "log.properties": {"io.trino": "INFO"},
         }
         for name, values in properties.items():
-            (self.etc_dir / name).write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+            write_properties(self.etc_dir / name, values)
         # Ahead-of-time class loading (JDK 24+): the first run records the classes it loaded when
         # it stops; later starts map them instead of loading and verifying them again.
-        aot_cache = install_trino().parent / "trino.aot"
+        aot_cache = server.parent / "trino.aot"
         aot_option = f"-XX:AOTCache={aot_cache}" if aot_cache.exists() else f"-XX:AOTCacheOutput={aot_cache}"
         jvm_options = [*JVM_OPTIONS, aot_option]
         (self.etc_dir / "jvm.config").write_text("\n".join(jvm_options) + "\n")
@@ -178,7 +179,7 @@ class TrinoServer(ProcessServer):
     def start(self) -> "TrinoServer":
         server = install_trino()
         java_home = java_executable().parent.parent
-        self._write_config()
+        self._write_config(server)
         launcher = server / "bin" / "launcher"
         command = [str(launcher), "run", f"--etc-dir={self.etc_dir}", f"--data-dir={self.data_dir / 'data'}"]
         environment = {
