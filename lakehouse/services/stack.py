@@ -107,10 +107,9 @@ class Stack:
         try:
             self.postgres.start()
             on_started("postgres")
-            # Trino's JDBC catalog expects the catalog tables to exist; pyiceberg creates them.
-            catalog_for(self.settings)
             with ThreadPoolExecutor(max_workers=3) as pool:
-                started = {name: pool.submit(self.servers[name].start) for name in ("trino", "minio", "kafka")}
+                starts = {"trino": self.start_trino, "minio": self.minio.start, "kafka": self.kafka.start}
+                started = {name: pool.submit(start) for name, start in starts.items()}
                 for name, future in started.items():
                     future.result()
                     on_started(name)
@@ -119,6 +118,12 @@ class Stack:
             raise
         self._record_pids()
         return self
+
+    def start_trino(self) -> None:
+        """Start Trino once PostgreSQL runs: its JDBC catalog expects the catalog tables, which
+        pyiceberg creates."""
+        catalog_for(self.settings)
+        self.trino.start()
 
     def stop(self) -> None:
         for server in reversed(self.servers.values()):

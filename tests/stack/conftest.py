@@ -8,12 +8,11 @@ skipped with what is missing and how to get it.
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.services.kafka import KafkaBroker
 from lakehouse.services.minio import MinioServer
 from lakehouse.services.postgres import PostgresServer
@@ -54,11 +53,12 @@ def stack(services_dir: Path) -> Iterator[Stack]:
         servers.stop()
 
 
-def started(server: Server) -> None:
+def started(server: Server, start: Callable[[], object] | None = None) -> None:
+    """``server`` running, started by ``start`` (by default its own ``start``) unless it already is."""
     if server.process is not None:
         return
     try:
-        server.start()
+        (start or server.start)()
     except ServiceUnavailable as error:
         server.stop()
         unavailable(str(error))
@@ -84,8 +84,7 @@ def kafka(stack: Stack) -> KafkaBroker:
 
 @pytest.fixture(scope="session")
 def trino(stack: Stack, postgres: PostgresServer, minio: MinioServer) -> TrinoServer:
-    catalog_for(stack.settings)  # Trino's JDBC catalog reads the catalog tables pyiceberg creates
-    started(stack.trino)
+    started(stack.trino, stack.start_trino)
     return stack.trino
 
 
