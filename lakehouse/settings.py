@@ -16,10 +16,15 @@ ENV_PREFIX = "LAKEHOUSE_"
 PACKAGE_ROOT = Path(__file__).resolve().parent
 CHECKOUT_ROOT = PACKAGE_ROOT.parent
 DBT_TARGETS = ("duckdb", "trino")
-# The stack's PostgreSQL holds the Northwind source, the Iceberg catalog and Dagster's storage.
-STACK_POSTGRES = "postgresql+psycopg://lakehouse@127.0.0.1:5432"
+STACK_POSTGRES_ROLE = "lakehouse"
 # dagster-postgres needs psycopg2 (its NOTIFY statements do not bind with psycopg 3).
-STACK_DAGSTER_STORAGE = "postgresql+psycopg2://lakehouse@127.0.0.1:5432/dagster"
+DAGSTER_STORAGE_DRIVER = "postgresql+psycopg2"
+
+
+def stack_postgres_url(database: str, port: int = 5432, driver: str = "postgresql+psycopg") -> str:
+    """A database on the stack's PostgreSQL, which holds the Northwind source, the Iceberg catalog
+    and Dagster's storage."""
+    return f"{driver}://{STACK_POSTGRES_ROLE}@127.0.0.1:{port}/{database}"
 
 
 class Profile(StrEnum):
@@ -99,13 +104,14 @@ class Settings(BaseSettings):
         defaults = {
             "home": home,
             "source_url": self.source_url
-            or (f"{STACK_POSTGRES}/northwind" if stack else f"sqlite:///{home}/northwind.db"),
+            or (stack_postgres_url("northwind") if stack else f"sqlite:///{home}/northwind.db"),
             "catalog_uri": self.catalog_uri
-            or (f"{STACK_POSTGRES}/iceberg" if stack else f"sqlite:///{home}/catalog.db"),
+            or (stack_postgres_url("iceberg") if stack else f"sqlite:///{home}/catalog.db"),
             "warehouse": self.warehouse or ("s3://warehouse/" if stack else f"file://{home}/warehouse"),
             "dbt_target": self.dbt_target or ("trino" if stack else "duckdb"),
             "kafka_bootstrap_servers": self.kafka_bootstrap_servers or ("127.0.0.1:9092" if stack else ""),
-            "dagster_storage_url": self.dagster_storage_url or (STACK_DAGSTER_STORAGE if stack else ""),
+            "dagster_storage_url": self.dagster_storage_url
+            or (stack_postgres_url("dagster", driver=DAGSTER_STORAGE_DRIVER) if stack else ""),
         }
         for name, value in defaults.items():
             object.__setattr__(self, name, value)

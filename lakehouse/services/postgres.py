@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lakehouse.services.process import ProcessServer, ServerProcess, ServiceUnavailable, free_port, run_checked
+from lakehouse.settings import STACK_POSTGRES_ROLE, stack_postgres_url
 
 POSTGRES_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 SERVER_USER = "postgres"  # the Debian package's system user; initdb refuses to run as root
-ROLE = "lakehouse"
 READY_TIMEOUT_S = 30.0
 
 
@@ -54,17 +54,14 @@ class PostgresServer(ProcessServer):
     def cluster_dir(self) -> Path:
         return self.data_dir / "cluster"
 
-    def url(self, database: str, driver: str = "postgresql+psycopg") -> str:
-        return f"{driver}://{ROLE}@127.0.0.1:{self.port}/{database}"
-
-    def jdbc_url(self, database: str) -> str:
-        return f"jdbc:postgresql://127.0.0.1:{self.port}/{database}"
+    def url(self, database: str) -> str:
+        return stack_postgres_url(database, self.port)
 
     def _as_server_user(self, command: list[str]) -> list[str]:
         return ["runuser", "-u", SERVER_USER, "--", *command] if os.geteuid() == 0 else command
 
     def _client(self, bin_dir: Path, program: str, *arguments: str) -> list[str]:
-        return [str(bin_dir / program), "-h", "127.0.0.1", "-p", str(self.port), "-U", ROLE, *arguments]
+        return [str(bin_dir / program), "-h", "127.0.0.1", "-p", str(self.port), "-U", STACK_POSTGRES_ROLE, *arguments]
 
     def start(self) -> "PostgresServer":
         bin_dir = postgres_bin_dir()
@@ -73,7 +70,16 @@ class PostgresServer(ProcessServer):
             account = pwd.getpwnam(SERVER_USER)
             os.chown(self.data_dir, account.pw_uid, account.pw_gid)
         if not self.cluster_dir.exists():
-            initdb = [str(bin_dir / "initdb"), "-D", str(self.cluster_dir), "-U", ROLE, "--auth=trust", "-E", "UTF8"]
+            initdb = [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(self.cluster_dir),
+                "-U",
+                STACK_POSTGRES_ROLE,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ]
             run_checked(self._as_server_user(initdb), "initdb")
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir} -c fsync=off"
         pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(self.cluster_dir), "-l", str(self.log_file), "-o", options]

@@ -22,7 +22,7 @@ from lakehouse.services.minio import MinioServer
 from lakehouse.services.postgres import PostgresServer
 from lakehouse.services.process import ServerProcess, free_port
 from lakehouse.services.trino import TrinoServer
-from lakehouse.settings import Profile, Settings
+from lakehouse.settings import DAGSTER_STORAGE_DRIVER, Profile, Settings, stack_postgres_url
 
 DATABASES = ("northwind", "iceberg", "dagster")
 PIDS_FILE = "pids.json"
@@ -58,13 +58,12 @@ def trino_catalog_environment(settings: Settings) -> dict[str, str]:
 def stack_settings(home: Path) -> Settings:
     """`stack` settings on free ports, for servers that must not collide with anything running."""
     postgres, minio, kafka, trino = (free_port() for _ in range(4))
-    server = f"postgresql+psycopg://lakehouse@127.0.0.1:{postgres}"
     return Settings(
         profile=Profile.STACK,
         home=home,
-        source_url=f"{server}/northwind",
-        catalog_uri=f"{server}/iceberg",
-        dagster_storage_url=f"postgresql+psycopg2://lakehouse@127.0.0.1:{postgres}/dagster",
+        source_url=stack_postgres_url("northwind", postgres),
+        catalog_uri=stack_postgres_url("iceberg", postgres),
+        dagster_storage_url=stack_postgres_url("dagster", postgres, DAGSTER_STORAGE_DRIVER),
         s3_endpoint=f"http://127.0.0.1:{minio}",
         kafka_bootstrap_servers=f"127.0.0.1:{kafka}",
         trino_port=trino,
