@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = ""
     # Dagster's run and event storage; empty on `local` (SQLite under DAGSTER_HOME).
     dagster_storage_url: str = ""
+    # Where partners deliver files: a directory on `local`, the MinIO bucket `landing` on `stack`.
+    landing: str = ""
+    sensor_interval_seconds: int = Field(default=10, gt=0)
     extract_chunk_rows: int = Field(default=2_000_000, gt=0)
     extract_concurrency: int = Field(default=2, gt=0)
 
@@ -90,9 +93,9 @@ class Settings(BaseSettings):
             raise ValueError(f"expected one of {', '.join(DBT_TARGETS)}")
         return value
 
-    @field_validator("warehouse")
+    @field_validator("warehouse", "landing")
     @classmethod
-    def _check_warehouse(cls, value: str) -> str:
+    def _check_location(cls, value: str) -> str:
         if value and not value.startswith(("file://", "s3://")):
             raise ValueError("expected a file:// or s3:// location")
         return value
@@ -108,6 +111,7 @@ class Settings(BaseSettings):
             "catalog_uri": self.catalog_uri
             or (stack_postgres_url("iceberg") if stack else f"sqlite:///{home}/catalog.db"),
             "warehouse": self.warehouse or ("s3://warehouse/" if stack else f"file://{home}/warehouse"),
+            "landing": self.landing or ("s3://landing/" if stack else f"file://{home}/landing"),
             "dbt_target": self.dbt_target or ("trino" if stack else "duckdb"),
             "kafka_bootstrap_servers": self.kafka_bootstrap_servers or ("127.0.0.1:9092" if stack else ""),
             "dagster_storage_url": self.dagster_storage_url

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.table import Table
 
-from lakehouse.iceberg.declarations import TableDeclaration
+from lakehouse.iceberg.declarations import BronzeTableDeclaration
 from lakehouse.settings import Settings
 
 NAMESPACES: tuple[str, ...] = ("bronze", "silver", "gold")
@@ -55,7 +55,7 @@ def catalog_for(settings: Settings) -> SqlCatalog:
 POSITION_COMMIT_PROPERTIES = {"commit.retry.num-retries": "0"}
 
 
-def bronze_table(catalog: SqlCatalog, declaration: TableDeclaration) -> Table:
+def bronze_table(catalog: SqlCatalog, declaration: BronzeTableDeclaration) -> Table:
     """The bronze table for ``declaration``: created on first use, its properties kept as declared."""
     schema = declaration.schema()
     properties = declaration.properties | POSITION_COMMIT_PROPERTIES

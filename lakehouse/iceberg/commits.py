@@ -88,10 +88,13 @@ def commit_load(
     *,
     replace: bool,
     new_columns: pa.Schema | None = None,
+    before_commit: Callable[[], None] | None = None,
 ) -> int:
     """Append ``chunks`` (replacing all rows if ``replace``) in one commit recording ``position``.
 
-    ``new_columns`` are added to the table first. Returns the number of rows written.
+    ``new_columns`` are added to the table first. ``before_commit`` runs once every chunk is
+    written and before the commit: what must be durable before the position moves (quarantined
+    input, for one) goes there. Returns the number of rows written.
     """
     properties = {summary_key(name): value for name, value in position.items()}
     rows = 0
@@ -118,6 +121,8 @@ def commit_load(
                     counter=file_counter,
                 ):
                     append.append_data_file(data_file)
+        if before_commit is not None:
+            before_commit()
     return rows
 
 

@@ -1,14 +1,19 @@
 """Bronze table declarations: one YAML file per table in the checkout's `iceberg/` folder.
 
-A declaration names the source table and how it loads (whole, or incrementally on a cursor
-column), the key, the columns with their Iceberg types, the partitioning, the sort order and the
-table properties. Bronze assets and checks are generated from these files.
+A declaration names where its rows come from, the key, the columns with their Iceberg types, the
+partitioning, the sort order and the table properties. Bronze assets and checks are generated
+from these files. Rows come from one of three kinds of source, named by the file's top-level key:
+
+- ``source``: a table of the OLTP database, loaded whole or incrementally on a cursor column;
+- ``landing``: a dataset of files delivered to the landing location (CSV, JSON Lines, Parquet);
+- ``topic``: a Kafka topic of JSON messages.
 """
 
 import re
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from typing import ClassVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -59,10 +64,15 @@ PRIMITIVE_TYPES: dict[str, PrimitiveType] = {
 # Every bronze row also records when it was loaded and where from.
 INGESTED_AT = "_ingested_at"
 SOURCE = "_source"
-LINEAGE_COLUMNS: tuple[tuple[str, PrimitiveType, str], ...] = (
+SOURCE_FILE = "_source_file"
+KAFKA_PARTITION = "_kafka_partition"
+KAFKA_OFFSET = "_kafka_offset"
+LineageColumns = tuple[tuple[str, PrimitiveType, str], ...]
+LINEAGE_COLUMNS: LineageColumns = (
     (INGESTED_AT, TimestamptzType(), "when the load that wrote this row started"),
-    (SOURCE, StringType(), "the source database and table the row came from"),
+    (SOURCE, StringType(), "the source database and table, landing dataset or Kafka topic the row came from"),
 )
+RESERVED_COLUMNS = {INGESTED_AT, SOURCE, SOURCE_FILE, KAFKA_PARTITION, KAFKA_OFFSET}
 DECIMAL = re.compile(r"decimal\((\d+),\s*(\d+)\)")
 BUCKET = re.compile(r"bucket\[(\d+)\]")
 
@@ -115,14 +125,37 @@ class SourceDeclaration(_Strict):
     cursor: str | None = None
 
 
+class FileFormat(StrEnum):
+    CSV = "csv"
+    JSONL = "jsonl"
+    PARQUET = "parquet"
+
+
+class LandingSourceDeclaration(_Strict):
+    """Files under ``<landing location>/<dataset>/``; the extension names each file's format."""
+
+    dataset: str
+    formats: list[FileFormat] = list(FileFormat)
+
+
+class TopicSourceDeclaration(_Strict):
+    """A Kafka topic whose message values are JSON objects with the declared columns."""
+
+    name: str
+    partitions: int = 3
+
+
 class PartitionDeclaration(_Strict):
     column: str
     transform: str = "identity"
 
 
-class TableDeclaration(_Strict):
+class BronzeTableDeclaration(_Strict):
+    """What every bronze table declares, whatever its source."""
+
+    lineage: ClassVar[LineageColumns] = LINEAGE_COLUMNS
+
     table: str
-    source: SourceDeclaration
     key: list[str]
     columns: list[ColumnDeclaration]
     partition_by: list[PartitionDeclaration] = []
@@ -131,28 +164,29 @@ class TableDeclaration(_Strict):
     path: Path | None = None
 
     @model_validator(mode="after")
-    def _consistent(self) -> "TableDeclaration":
+    def _consistent(self) -> "BronzeTableDeclaration":
         names = [c.name for c in self.columns]
-        reserved = [n for n in names if n in {name for name, _, _ in LINEAGE_COLUMNS}]
+        reserved = [n for n in names if n in RESERVED_COLUMNS]
         if reserved:
             raise ValueError(f"column(s) {', '.join(reserved)} are reserved for lineage")
         referenced = {
             "key": self.key,
             "sort_by": self.sort_by,
             "partition_by": [p.column for p in self.partition_by],
-            "source.cursor": [self.source.cursor] if self.source.cursor else [],
-        }
+        } | self._referenced_columns()
         for where, columns in referenced.items():
             unknown = [c for c in columns if c not in names]
             if unknown:
                 raise ValueError(f"{where} names undeclared column(s) {', '.join(unknown)}")
-        if self.source.load is LoadMode.INCREMENTAL and not self.source.cursor:
-            raise ValueError("an incremental source needs a cursor column")
         for column in self.columns:
             parse_type(column.type)
         for partition in self.partition_by:
             parse_transform(partition.transform)
         return self
+
+    def _referenced_columns(self) -> dict[str, list[str]]:
+        """Columns the source part of the declaration names, by where it names them."""
+        return {}
 
     @property
     def column_names(self) -> list[str]:
@@ -165,7 +199,7 @@ class TableDeclaration(_Strict):
     def schema(self) -> Schema:
         """The declared columns followed by the lineage columns."""
         declared = [(c.name, parse_type(c.type), c.required, c.doc) for c in self.columns]
-        lineage = [(name, kind, False, doc) for name, kind, doc in LINEAGE_COLUMNS]
+        lineage = [(name, kind, False, doc) for name, kind, doc in self.lineage]
         fields = [
             NestedField(field_id, name, kind, required=required, doc=doc)
             for field_id, (name, kind, required, doc) in enumerate(declared + lineage, start=1)
@@ -189,24 +223,87 @@ class TableDeclaration(_Strict):
         )
 
 
-def load_declaration(path: Path) -> TableDeclaration:
+class TableDeclaration(BronzeTableDeclaration):
+    """A table of the OLTP database."""
+
+    source: SourceDeclaration
+
+    def _referenced_columns(self) -> dict[str, list[str]]:
+        if self.source.load is LoadMode.INCREMENTAL and not self.source.cursor:
+            raise ValueError("an incremental source needs a cursor column")
+        return {"source.cursor": [self.source.cursor] if self.source.cursor else []}
+
+
+class LandingDeclaration(BronzeTableDeclaration):
+    """A dataset of landing files; each row records the file it came from."""
+
+    lineage: ClassVar[LineageColumns] = (
+        *LINEAGE_COLUMNS,
+        (SOURCE_FILE, StringType(), "the landing file the row came from"),
+    )
+
+    landing: LandingSourceDeclaration
+
+
+class TopicDeclaration(BronzeTableDeclaration):
+    """A Kafka topic; each row records the partition and offset of its message."""
+
+    lineage: ClassVar[LineageColumns] = (
+        *LINEAGE_COLUMNS,
+        (KAFKA_PARTITION, IntegerType(), "the Kafka partition of the message"),
+        (KAFKA_OFFSET, LongType(), "the offset of the message in its partition"),
+    )
+
+    topic: TopicSourceDeclaration
+
+
+SOURCE_KINDS: dict[str, type[BronzeTableDeclaration]] = {
+    "source": TableDeclaration,
+    "landing": LandingDeclaration,
+    "topic": TopicDeclaration,
+}
+
+
+def load_declaration(path: Path) -> BronzeTableDeclaration:
     try:
         raw = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as error:
         raise DeclarationError(f"{path}: cannot read table declaration: {error}") from error
     if not isinstance(raw, dict):
         raise DeclarationError(f"{path}: expected a mapping with table, source, key and columns")
+    kinds = [kind for kind in SOURCE_KINDS if kind in raw]
+    if len(kinds) != 1:
+        raise DeclarationError(f"{path}: expected exactly one of {', '.join(SOURCE_KINDS)}, got {len(kinds)}")
     try:
-        return TableDeclaration.model_validate({**raw, "path": path})
+        return SOURCE_KINDS[kinds[0]].model_validate({**raw, "path": path})
     except ValidationError as error:
         details = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in error.errors())
         raise DeclarationError(f"{path}: {details}") from None
 
 
 @cache
-def bronze_declarations(directory: Path = DECLARATIONS_DIR) -> tuple[TableDeclaration, ...]:
+def all_declarations(directory: Path = DECLARATIONS_DIR) -> tuple[BronzeTableDeclaration, ...]:
     """Every declaration in ``directory``, sorted by table name."""
     paths = sorted(directory.glob("*.yaml"))
     if not paths:
         raise DeclarationError(f"no table declarations (*.yaml) found in {directory}")
-    return tuple(sorted((load_declaration(p) for p in paths), key=lambda d: d.table))
+    declarations = tuple(sorted((load_declaration(p) for p in paths), key=lambda d: d.table))
+    tables = [d.table for d in declarations]
+    if repeated := sorted({t for t in tables if tables.count(t) > 1}):
+        raise DeclarationError(f"{directory}: table(s) {', '.join(repeated)} are declared more than once")
+    return declarations
+
+
+def bronze_declarations(directory: Path = DECLARATIONS_DIR) -> tuple[TableDeclaration, ...]:
+    """The tables extracted from the OLTP database."""
+    return tuple(d for d in all_declarations(directory) if isinstance(d, TableDeclaration))
+
+
+def landing_declarations(directory: Path = DECLARATIONS_DIR) -> tuple[LandingDeclaration, ...]:
+    """The datasets delivered as landing files."""
+    return tuple(d for d in all_declarations(directory) if isinstance(d, LandingDeclaration))
+
+
+def topic_declarations(directory: Path = DECLARATIONS_DIR) -> tuple[TopicDeclaration, ...]:
+    """The Kafka topics ingested into bronze."""
+    return tuple(d for d in all_declarations(directory) if isinstance(d, TopicDeclaration))

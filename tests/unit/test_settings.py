@@ -13,6 +13,7 @@ def test_local_defaults_live_under_lakehouse_home(tmp_path: Path) -> None:
     assert settings.source_url == f"sqlite:///{home}/northwind.db"
     assert settings.catalog_uri == f"sqlite:///{home}/catalog.db"
     assert settings.warehouse == f"file://{home}/warehouse"
+    assert settings.landing == f"file://{home}/landing"
 
 
 def test_stack_profile_defaults_to_postgres_and_minio(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -21,6 +22,7 @@ def test_stack_profile_defaults_to_postgres_and_minio(monkeypatch: pytest.Monkey
     assert settings.catalog_uri.startswith("postgresql+psycopg://")
     assert settings.source_url.startswith("postgresql+psycopg://")
     assert settings.warehouse == "s3://warehouse/"
+    assert settings.landing == "s3://landing/"
     assert settings.dbt_target == "trino"
     assert settings.kafka_bootstrap_servers == "127.0.0.1:9092"
     assert settings.dagster_storage_url.startswith("postgresql+psycopg2://")
