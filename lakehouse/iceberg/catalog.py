@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.table import Table
 
-from lakehouse.iceberg.declarations import BronzeTableDeclaration
+from lakehouse.iceberg.declarations import BronzeTableDeclaration, all_declarations
 from lakehouse.settings import Settings
 
 NAMESPACES: tuple[str, ...] = ("bronze", "silver", "gold")
@@ -36,11 +36,20 @@ def _prepare_local_paths(properties: dict[str, str]) -> None:
 
 
 def open_catalog(name: str, properties: dict[str, str]) -> SqlCatalog:
-    """Open the catalog, creating its tables and the bronze, silver and gold namespaces if needed."""
+    """Open the catalog, creating if needed its tables, the bronze, silver and gold namespaces,
+    and every bronze table declared in `iceberg/`.
+
+    Declared tables exist before their first load, so dbt models over a source that has not
+    delivered anything yet (no landing file, no Kafka message) read an empty table.
+    """
     _prepare_local_paths(properties)
     catalog = SqlCatalog(name, **properties)
     for namespace in NAMESPACES:
         catalog.create_namespace_if_not_exists(namespace)
+    existing = {identifier[-1] for identifier in catalog.list_tables("bronze")}
+    for declaration in all_declarations():
+        if declaration.table not in existing:
+            bronze_table(catalog, declaration)
     return catalog
 
 

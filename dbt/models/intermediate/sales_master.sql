@@ -1,33 +1,78 @@
 {{
     config(
         materialized='incremental',
-        unique_key=['order_id', 'product_id'],
+        unique_key=['channel', 'order_id', 'product_id'],
         incremental_strategy='merge',
         on_schema_change='append_new_columns',
     )
 }}
 
--- One row per order line, denormalised for the marts. New orders are merged in on each run;
--- `dbt build --full-refresh` rebuilds it.
+-- One row per order line from every channel, denormalised for the marts: `oltp` lines from the
+-- Northwind orders, `marketplace` lines from the partners' landing files. New lines are merged
+-- in on each run; `dbt build --full-refresh` rebuilds it.
+with oltp_lines as (
+    select
+        lines.order_id,
+        lines.product_id,
+        orders.order_date,
+        orders.shipped_date,
+        orders.customer_id,
+        customers.country as customer_country,
+        lines.unit_price,
+        lines.quantity,
+        lines.discount
+    from {{ ref('stg_order_details') }} as lines
+    inner join {{ ref('stg_orders') }} as orders on orders.order_id = lines.order_id
+    left join {{ ref('stg_customers') }} as customers on customers.customer_id = orders.customer_id
+    {% if is_incremental() %}
+    where lines.order_id > (select coalesce(max(order_id), 0) from {{ this }} where channel = 'oltp')
+    {% endif %}
+),
+
+-- Files arrive in any order, so new marketplace lines are the ones not merged yet.
+marketplace_lines as (
+    select
+        lines.order_id,
+        lines.product_id,
+        lines.order_date,
+        cast(null as date) as shipped_date,
+        lines.customer_id,
+        coalesce(customers.country, lines.country) as customer_country,
+        lines.unit_price,
+        lines.quantity,
+        lines.discount
+    from {{ ref('stg_marketplace_orders') }} as lines
+    left join {{ ref('stg_customers') }} as customers on customers.customer_id = lines.customer_id
+    {% if is_incremental() %}
+    where not exists (
+        select 1 from {{ this }} as merged
+        where merged.channel = 'marketplace' and merged.order_id = lines.order_id and merged.product_id = lines.product_id
+    )
+    {% endif %}
+),
+
+all_lines as (
+    select 'oltp' as channel, * from oltp_lines
+    union all
+    select 'marketplace' as channel, * from marketplace_lines
+)
+
 select
-    lines.order_id,
-    lines.product_id,
-    orders.order_date,
-    orders.shipped_date,
-    orders.customer_id,
+    all_lines.channel,
+    all_lines.order_id,
+    all_lines.product_id,
+    all_lines.order_date,
+    all_lines.shipped_date,
+    all_lines.customer_id,
     customers.company_name,
-    customers.country as customer_country,
+    all_lines.customer_country,
     categories.category_name,
     products.product_name,
-    lines.unit_price,
-    lines.quantity,
-    lines.discount,
-    cast(lines.unit_price * lines.quantity * (1 - lines.discount) as decimal(18, 4)) as line_total
-from {{ ref('stg_order_details') }} as lines
-inner join {{ ref('stg_orders') }} as orders on orders.order_id = lines.order_id
-left join {{ ref('stg_customers') }} as customers on customers.customer_id = orders.customer_id
-left join {{ ref('stg_products') }} as products on products.product_id = lines.product_id
+    all_lines.unit_price,
+    all_lines.quantity,
+    all_lines.discount,
+    cast(all_lines.unit_price * all_lines.quantity * (1 - all_lines.discount) as decimal(18, 4)) as line_total
+from all_lines
+left join {{ ref('stg_customers') }} as customers on customers.customer_id = all_lines.customer_id
+left join {{ ref('stg_products') }} as products on products.product_id = all_lines.product_id
 left join {{ ref('stg_categories') }} as categories on categories.category_id = products.category_id
-{% if is_incremental() %}
-where lines.order_id > (select coalesce(max(order_id), 0) from {{ this }})
-{% endif %}

@@ -1,0 +1,21 @@
+-- One row per marketplace order line: the latest copy bronze holds of it, money as exact decimals.
+with copies as (
+    select
+        marketplace,
+        cast(order_id as integer) as order_id,
+        cast(product_id as integer) as product_id,
+        order_date,
+        customer_id,
+        {{ standardise_country('country') }} as country,
+        cast(quantity as integer) as quantity,
+        cast(unit_price as decimal(10, 2)) as unit_price,
+        cast(coalesce(discount, 0) as decimal(4, 2)) as discount,
+        _source_file as source_file,
+        row_number() over (partition by marketplace, order_id, product_id order by _ingested_at desc) as copy_rank
+    from {{ source('bronze', 'marketplace_orders') }}
+)
+
+select
+    marketplace, order_id, product_id, order_date, customer_id, country, quantity, unit_price, discount, source_file
+from copies
+where copy_rank = 1
