@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import pyarrow as pa
 import typer
 
+from lakehouse.iceberg.declarations import FileFormat
 from lakehouse.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -219,6 +220,59 @@ def tables(
         [("table", pa.string()), ("rows", pa.int64()), ("snapshot_id", pa.string()), ("committed_at", pa.string())]
     )
     typer.echo(render(pa.Table.from_pylist(listing, schema), output))
+
+
+@app.command("deliver-files")
+def deliver_files(
+    files: Annotated[int, typer.Option(min=1, help="How many files to deliver.")] = 1,
+    rows: Annotated[int, typer.Option(min=1, help="Order lines per file.")] = 1000,
+    file_format: Annotated[FileFormat, typer.Option("--format", help="The files' format.")] = FileFormat.CSV,
+    seed: Annotated[int, typer.Option(min=0, help="The same seed delivers the same paths, which load nothing.")] = 1,
+) -> None:
+    """Deliver generated marketplace order files to the landing location, as a partner would."""
+    from lakehouse.ingest.landing import deliver_sample_files
+
+    settings = _settings()
+    try:
+        paths = deliver_sample_files(settings, files, rows, file_format, seed)
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    for path in paths:
+        typer.echo(f"{settings.landing.rstrip('/')}/{path}")
+
+
+@app.command("produce-events")
+def produce_events(
+    rate: Annotated[
+        float | None, typer.Option(min=0.001, help="Messages per second [default: as fast as possible]")
+    ] = (None),
+    count: Annotated[int, typer.Option(min=0, help="How many sales events to produce.")] = 1000,
+    seed: Annotated[int | None, typer.Option(help="The same seed produces the same event ids [default: new ones]")] = (
+        None
+    ),
+    poison: Annotated[int, typer.Option(min=0, help="Bad messages to mix in, to see the quarantine at work.")] = 0,
+) -> None:
+    """Produce sales events to the Kafka topic `sales-events`, as the shop's checkout would."""
+    import time
+
+    from lakehouse.iceberg.declarations import topic_declarations
+    from lakehouse.ingest.events import produce_events as produce
+
+    settings = _settings()
+    if not settings.kafka_bootstrap_servers:
+        raise _fail("Kafka is off: set LAKEHOUSE_KAFKA_BOOTSTRAP_SERVERS (LAKEHOUSE_PROFILE=stack uses 127.0.0.1:9092)")
+    topic = topic_declarations()[0].topic
+    started = time.perf_counter()
+    produced = produce(
+        settings.kafka_bootstrap_servers,
+        topic.name,
+        rate,
+        count,
+        seed if seed is not None else time.time_ns() % 2**31,
+        poison=poison,
+        partitions=topic.partitions,
+    )
+    typer.echo(f"produced {produced:,} message(s) to {topic.name} in {time.perf_counter() - started:.1f}s")
 
 
 @app.command("dagster-home")

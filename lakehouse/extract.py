@@ -43,7 +43,7 @@ class ExtractResult:
     skipped_reason: str | None = None
 
 
-def _prefetched(chunks: Iterator[pa.Table]) -> Iterator[pa.Table]:
+def prefetched(chunks: Iterator[pa.Table]) -> Iterator[pa.Table]:
     """Read the next chunk in a background thread while the current one is written."""
     buffer: queue.Queue[pa.Table | BaseException | None] = queue.Queue(maxsize=1)
 
@@ -63,7 +63,7 @@ def _prefetched(chunks: Iterator[pa.Table]) -> Iterator[pa.Table]:
         yield item
 
 
-def _rechunk(batches: Iterable[pa.RecordBatch], schema: pa.Schema, chunk_rows: int) -> Iterator[pa.Table]:
+def rechunk(batches: Iterable[pa.RecordBatch], schema: pa.Schema, chunk_rows: int) -> Iterator[pa.Table]:
     pending: list[pa.RecordBatch] = []
     size = 0
     for batch in batches:
@@ -76,7 +76,7 @@ def _rechunk(batches: Iterable[pa.RecordBatch], schema: pa.Schema, chunk_rows: i
         yield pa.Table.from_batches(pending, schema)
 
 
-def _with_lineage(chunks: Iterable[pa.Table], ingested_at: datetime, source: str) -> Iterator[pa.Table]:
+def with_lineage(chunks: Iterable[pa.Table], ingested_at: datetime, source: str) -> Iterator[pa.Table]:
     ingested = pa.scalar(ingested_at, pa.timestamp("us", "UTC"))
     label = pa.scalar(source, pa.string())
     for chunk in chunks:
@@ -138,10 +138,10 @@ class Extraction:
         )
 
     def _commit(self, table: Table, reader: pa.RecordBatchReader, position: dict[str, str], *, replace: bool) -> int:
-        chunks = _prefetched(_rechunk(reader, reader.schema, self.chunk_rows))
+        chunks = prefetched(rechunk(reader, reader.schema, self.chunk_rows))
         return commit_load(
             table,
-            _with_lineage(chunks, datetime.now(UTC), self.source.label + "." + self.source_table),
+            with_lineage(chunks, datetime.now(UTC), self.source.label + "." + self.source_table),
             position | {SOURCE_LABEL: self.source.label},
             replace=replace,
             new_columns=missing_columns(table, reader.schema),

@@ -47,7 +47,7 @@ def _check_specs(declaration: TableDeclaration) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def _column_schema(table: Table) -> dg.TableSchema:
+def column_schema(table: Table) -> dg.TableSchema:
     return dg.TableSchema(
         columns=[
             dg.TableColumn(
@@ -61,17 +61,30 @@ def _column_schema(table: Table) -> dg.TableSchema:
     )
 
 
+def load_metadata(
+    table: Table, *, rows_written: int, total_rows: int, snapshot_id: int | None, seconds: float
+) -> dict[str, object]:
+    """What every bronze load reports, whatever its source: the rows, the snapshot it committed, the table."""
+    return {
+        "rows_written": rows_written,
+        "dagster/row_count": total_rows,
+        "snapshot_id": str(snapshot_id),
+        "table_location": dg.MetadataValue.path(table.location()),
+        "partition_spec": str(table.spec()),
+        "dagster/column_schema": column_schema(table),
+        "seconds": round(seconds, 3),
+    }
+
+
 def _materialization(catalog: Catalog, result: ExtractResult, declaration: TableDeclaration) -> dg.MaterializeResult:  # type: ignore[type-arg]
     table = catalog.load_table(("bronze", declaration.table))
-    metadata: dict[str, object] = {
-        "rows_written": result.rows_written,
-        "dagster/row_count": result.total_rows,
-        "snapshot_id": str(result.snapshot_id),
-        "table_location": dg.MetadataValue.path(result.location),
-        "partition_spec": str(table.spec()),
-        "dagster/column_schema": _column_schema(table),
-        "seconds": round(result.seconds, 3),
-    }
+    metadata = load_metadata(
+        table,
+        rows_written=result.rows_written,
+        total_rows=result.total_rows,
+        snapshot_id=result.snapshot_id,
+        seconds=result.seconds,
+    )
     if result.cursor is not None:
         metadata["cursor"] = result.cursor
     if result.skipped_reason:
@@ -98,9 +111,10 @@ def _check_result(declaration: TableDeclaration, outcome: CheckOutcome) -> dg.As
 
 
 def bronze_selection(declarations: Sequence[TableDeclaration]) -> dg.AssetSelection:
-    """The bronze tables with the checks their extraction runs; dbt's source tests run with dbt."""
+    """The database tables with the checks their extraction runs; dbt's source tests run with dbt."""
     checks = [dg.AssetCheckKey(bronze_key(d.table), name) for d in declarations for name in CHECK_DESCRIPTIONS]
-    return dg.AssetSelection.groups(BRONZE_GROUP).without_checks() | dg.AssetSelection.checks(*checks)
+    tables = dg.AssetSelection.assets(*(bronze_key(d.table) for d in declarations))
+    return tables.without_checks() | dg.AssetSelection.checks(*checks)
 
 
 def build_bronze_assets(declarations: Sequence[TableDeclaration]) -> dg.AssetsDefinition:

@@ -105,7 +105,7 @@ def commit_load(
         target = transaction.table_metadata.schema().as_arrow()
         # One counter across chunks: file names are uuid plus counter, and must not repeat.
         file_counter = itertools.count()
-        if replace and table.current_snapshot() is not None:
+        if replace and current_row_count(table) > 0:
             transaction.delete(AlwaysTrue(), snapshot_properties=properties)
         with transaction.update_snapshot(snapshot_properties=properties).fast_append() as append:
             for chunk in chunks:

@@ -146,7 +146,7 @@ def employees() -> pa.Table:
     )
 
 
-def _customer_codes(count: int) -> pa.Array:
+def customer_codes(count: int) -> pa.Array:
     """Five-letter codes like the classic ``ALFKI``; a stride coprime with 26**5 keeps them unique."""
     space = 26**5
     numbers = (np.arange(count, dtype=np.int64) * 7_368_787 + 11_881) % space
@@ -186,7 +186,7 @@ def customers(size: NorthwindSize, seed: int) -> Customers:
     house = pa.array(rng.integers(1, 300, count).astype(str))
     table = pa.table(
         {
-            "customer_id": _customer_codes(count),
+            "customer_id": customer_codes(count),
             "company_name": company,
             "contact_name": contact,
             "contact_title": _pick(rng, ref.CONTACT_TITLES, count),

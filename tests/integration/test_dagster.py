@@ -37,8 +37,9 @@ def test_definitions_load_with_jobs_schedule_and_every_bronze_asset() -> None:
     assert {f"bronze/{table}" for table in NORTHWIND_TABLES} <= keys
     assert {"silver/sales_master", "gold/sales_kpis"} <= keys
     assert definitions.resolve_job_def("bronze_extract") is not None
-    schedule = definitions.get_schedule_def("daily_bronze_extract")
-    assert schedule.cron_schedule == "0 2 * * *"
+    assert definitions.get_schedule_def("daily_medallion").cron_schedule == "0 2 * * *"
+    assert definitions.get_schedule_def("hourly_sales_events").cron_schedule == "5 * * * *"
+    assert definitions.get_schedule_def("hourly_sales_events").job_name == "sales_events_to_gold"
     spec = next(s for s in definitions.resolve_all_asset_specs() if s.key.path == ["bronze", "orders"])
     assert spec.group_name == "bronze"
 

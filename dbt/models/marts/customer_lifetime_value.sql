@@ -8,6 +8,8 @@ with per_customer as (
         min(order_date) as first_order_date,
         max(order_date) as last_order_date
     from {{ ref('sales_master') }}
+    -- Marketplace buyers who are not Northwind customers have no customer_id.
+    where customer_id is not null
     group by customer_id
 )
 

@@ -7,6 +7,8 @@ with per_customer as (
         count(distinct order_id) as frequency,
         sum(line_total) as monetary
     from {{ ref('sales_master') }}
+    -- Marketplace buyers who are not Northwind customers have no customer_id.
+    where customer_id is not null
     group by customer_id
 ),
 

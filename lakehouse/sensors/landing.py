@@ -1,0 +1,72 @@
+"""A sensor per landing dataset: new files in the landing location become one bounded run.
+
+A tick lists the dataset's files, subtracts the paths the bronze table's commits recorded, and
+requests a run of the dataset's job naming at most ``MAX_FILES`` files and about
+``MAX_RUN_BYTES`` bytes; the rest wait for later ticks. A tick never waits on anything: a listing
+and a read of the table's metadata, nothing more.
+"""
+
+from collections.abc import Sequence
+
+import dagster as dg
+
+from lakehouse.assets.landing import LandingStoreResource, landing_job_name, landing_run_config
+from lakehouse.iceberg.declarations import LandingDeclaration, landing_declarations
+from lakehouse.ingest.landing import LandingFile, dataset_prefix, known_landing_files, pending_files
+from lakehouse.resources import IcebergCatalogResource
+from lakehouse.sensors.runs import run_in_progress
+from lakehouse.settings import Settings
+
+MAX_FILES = 100
+MAX_RUN_BYTES = 1 << 30
+
+
+def next_batch(
+    pending: Sequence[LandingFile], max_files: int = MAX_FILES, max_bytes: int = MAX_RUN_BYTES
+) -> list[LandingFile]:
+    """The first of ``pending`` within both bounds; at least one file, however large, so none waits forever."""
+    batch: list[LandingFile] = []
+    size = 0
+    for candidate in pending[:max_files]:
+        if batch and size + candidate.size > max_bytes:
+            break
+        batch.append(candidate)
+        size += candidate.size
+    return batch
+
+
+def build_landing_sensor(declaration: LandingDeclaration, interval_seconds: int) -> dg.SensorDefinition:
+    job_name = landing_job_name(declaration)
+
+    @dg.sensor(
+        name=f"{declaration.table}_landing_files",
+        job_name=job_name,
+        minimum_interval_seconds=interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Requests a run of {job_name} for new files under {dataset_prefix(declaration)} "
+        f"in the landing location, {MAX_FILES} files at most per run.",
+    )
+    def landing_sensor(
+        context: dg.SensorEvaluationContext, iceberg: IcebergCatalogResource, landing: LandingStoreResource
+    ) -> dg.RunRequest | dg.SkipReason:
+        if run_in_progress(context.instance, job_name):
+            return dg.SkipReason(f"a run of {job_name} is in progress; its files are not known as taken yet")
+        store = landing.store()
+        pending = pending_files(store, declaration, known_landing_files(iceberg.catalog(), declaration))
+        if not pending:
+            return dg.SkipReason(f"no new files under {store.uri(dataset_prefix(declaration))}")
+        batch = next_batch(pending)
+        context.log.info(f"{len(pending)} new file(s); requesting a run for {len(batch)}")
+        # No run key: a failed run's files must be requested again by a later tick.
+        return dg.RunRequest(
+            run_config=landing_run_config(declaration, [f.path for f in batch]),
+            tags={"lakehouse/landing-files": str(len(batch)), "lakehouse/landing-pending": str(len(pending))},
+        )
+
+    return landing_sensor
+
+
+def landing_sensor_definitions(settings: Settings) -> dg.Definitions:
+    return dg.Definitions(
+        sensors=[build_landing_sensor(d, settings.sensor_interval_seconds) for d in landing_declarations()]
+    )

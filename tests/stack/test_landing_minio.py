@@ -1,0 +1,111 @@
+"""Landing files from the real MinIO `landing` bucket: the sensor lists the bucket, the asset loads
+what it requested, quarantine objects land beside the files, and a redelivered file loads nothing."""
+
+import uuid
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from lakehouse.assets.landing import NO_QUARANTINED_INPUT, build_landing_asset, landing_resource, landing_run_config
+from lakehouse.iceberg.catalog import catalog_for
+from lakehouse.iceberg.declarations import landing_declarations
+from lakehouse.ingest.landing import S3LandingStore, deliver_sample_files, landing_store
+from lakehouse.resources import build_resources
+from lakehouse.sensors.landing import build_landing_sensor
+from lakehouse.services.minio import MinioServer
+from lakehouse.settings import Settings
+
+pytestmark = pytest.mark.stack
+
+DECLARATION = next(d for d in landing_declarations() if d.table == "marketplace_orders")
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A folder of the session's `landing` bucket of this test's own: other tests deliver there too."""
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def s3_settings(minio: MinioServer, tmp_path: Path, prefix: str) -> Settings:
+    return Settings(
+        home=tmp_path / "lakehouse",
+        landing=f"s3://landing/{prefix}/",
+        s3_endpoint=minio.endpoint,
+        s3_access_key=minio.access_key,
+        s3_secret_key=minio.secret_key,
+    )
+
+
+def object_text(minio: MinioServer, key: str) -> str:
+    return minio.client().get_object(Bucket="landing", Key=key)["Body"].read().decode()
+
+
+def evaluate_sensor(settings: Settings) -> dg.RunRequest | dg.SkipReason:
+    context = dg.build_sensor_context(
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={"iceberg": build_resources(settings)["iceberg"], "landing": landing_resource(settings)},
+    )
+    return build_landing_sensor(DECLARATION, settings.sensor_interval_seconds)(context)
+
+
+def materialize(settings: Settings, run_config: dg.RunConfig | dict[str, object]) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [build_landing_asset(DECLARATION)],
+        resources=build_resources(settings) | {"landing": landing_resource(settings)},
+        run_config=run_config,
+    )
+
+
+def test_the_store_lists_reads_and_writes_the_bucket(s3_settings: Settings, minio: MinioServer, prefix: str) -> None:
+    store = landing_store(s3_settings)
+    assert isinstance(store, S3LandingStore)
+    store.write("marketplace_orders/a.csv", b"marketplace\n")
+    store.write("marketplace_orders/.hidden.csv", b"partial")
+    store.write("marketplace_orders_v2/b.csv", b"other dataset")
+
+    [listed] = store.list("marketplace_orders/")
+
+    assert listed.path == "marketplace_orders/a.csv" and listed.size == len(b"marketplace\n")
+    assert store.open(listed.path).read() == b"marketplace\n"
+    assert object_text(minio, f"{prefix}/marketplace_orders/a.csv") == "marketplace\n"
+    with pytest.raises(FileNotFoundError, match=f"s3://landing/{prefix}/marketplace_orders/missing.csv"):
+        store.open("marketplace_orders/missing.csv")
+
+
+def test_files_in_the_bucket_land_once_through_the_sensor_and_the_asset(
+    s3_settings: Settings, minio: MinioServer, prefix: str
+) -> None:
+    delivered = [
+        *deliver_sample_files(s3_settings, files=1, rows=20, file_format="csv", seed=21),
+        *deliver_sample_files(s3_settings, files=1, rows=20, file_format="jsonl", seed=22),
+        *deliver_sample_files(s3_settings, files=2, rows=20, file_format="parquet", seed=23),
+    ]
+    minio.client().put_object(Bucket="landing", Key=f"{prefix}/marketplace_orders/zz.parquet", Body=b"not parquet")
+
+    request = evaluate_sensor(s3_settings)
+    assert isinstance(request, dg.RunRequest)
+    [op_config] = request.run_config["ops"].values()
+    assert sorted(op_config["config"]["files"]) == sorted([*delivered, "marketplace_orders/zz.parquet"])
+
+    result = materialize(s3_settings, request.run_config)
+
+    [event] = result.get_asset_materialization_events()
+    values = {k: v.value for k, v in event.step_materialization_data.materialization.metadata.items()}
+    assert values["rows_written"] == values["dagster/row_count"] == 80
+    assert values["files_ingested"] == 4 and values["files_quarantined"] == 1
+    [check] = result.get_asset_check_evaluations()
+    assert check.check_name == NO_QUARANTINED_INPUT and not check.passed
+    quarantine = f"{prefix}/quarantine/marketplace_orders/zz.parquet"
+    assert object_text(minio, quarantine) == "not parquet"
+    assert "cannot be read as parquet" in object_text(minio, f"{quarantine}.reason.txt")
+    rows = catalog_for(s3_settings).load_table(("bronze", DECLARATION.table)).scan().to_arrow()
+    assert sorted(set(rows["_source_file"].to_pylist())) == sorted(delivered)
+
+    deliver_sample_files(s3_settings, files=1, rows=20, file_format="csv", seed=21)  # the same file again
+    skipped = evaluate_sensor(s3_settings)
+    assert isinstance(skipped, dg.SkipReason) and "no new files" in str(skipped.skip_message)
+    again = materialize(s3_settings, landing_run_config(DECLARATION, delivered[:1]))
+    [event] = again.get_asset_materialization_events()
+    assert event.step_materialization_data.materialization.metadata["rows_written"].value == 0
