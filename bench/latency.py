@@ -25,7 +25,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from lakehouse.services.process import ServerProcess
+from lakehouse.services.process import ServerProcess, log_tail
 
 POLL_S = 0.5
 GOLD_TIMEOUT_S = 300
@@ -163,6 +163,10 @@ def main() -> None:
             latencies.append(_wait_for(events, event + 1))
             runs.append(_last_run_seconds("sales_events_to_gold"))
         _report("Kafka message", latencies, runs)
+    except BaseException:
+        if server is not None:
+            print(log_tail(server.log_file))
+        raise
     finally:
         if server is not None:
             server.stop()

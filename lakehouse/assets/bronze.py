@@ -8,6 +8,7 @@ checks run right after its load, on the snapshot the load committed.
 from collections.abc import Iterator, Sequence
 
 import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
@@ -107,6 +108,20 @@ def _check_result(declaration: TableDeclaration, outcome: CheckOutcome) -> dg.As
         passed=outcome.passed,
         description=outcome.description,
         metadata=outcome.metadata,  # type: ignore[arg-type]
+    )
+
+
+def through_gold_job(name: str, table: str, description: str) -> UnresolvedAssetJobDefinition:
+    """The load of one bronze table and every model downstream of it, as one run.
+
+    Sensors request one for each delivery. Its steps run in the run's own process: a process
+    per step costs seconds of imports, which a small batch would spend waiting.
+    """
+    return dg.define_asset_job(
+        name,
+        selection=dg.AssetSelection.assets(bronze_key(table)).downstream(),
+        description=description,
+        executor_def=dg.in_process_executor,
     )
 
 

@@ -12,7 +12,7 @@ import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 from pydantic import Field
 
-from lakehouse.assets.bronze import BRONZE_GROUP, bronze_key, load_metadata
+from lakehouse.assets.bronze import BRONZE_GROUP, bronze_key, load_metadata, through_gold_job
 from lakehouse.iceberg.declarations import TopicDeclaration, topic_declarations
 from lakehouse.ingest.events import (
     MAX_RECORDS,
@@ -75,10 +75,10 @@ def event_job_name(declaration: TopicDeclaration) -> str:
 
 def event_job(declaration: TopicDeclaration) -> UnresolvedAssetJobDefinition:
     """The topic's table and everything built on it, as far as gold: what the topic's sensor runs."""
-    return dg.define_asset_job(
+    return through_gold_job(
         event_job_name(declaration),
-        selection=dg.AssetSelection.assets(bronze_key(declaration.table)).downstream(),
-        description=f"A micro-batch of Kafka topic `{declaration.topic.name}` into bronze.{declaration.table}, "
+        declaration.table,
+        f"A micro-batch of Kafka topic `{declaration.topic.name}` into bronze.{declaration.table}, "
         "then the models downstream of it through gold.",
     )
 

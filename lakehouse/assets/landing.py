@@ -12,7 +12,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 from pydantic import Field
 from pyiceberg.catalog import Catalog
 
-from lakehouse.assets.bronze import BRONZE_GROUP, bronze_key, load_metadata
+from lakehouse.assets.bronze import BRONZE_GROUP, bronze_key, load_metadata, through_gold_job
 from lakehouse.iceberg.declarations import LandingDeclaration, landing_declarations
 from lakehouse.ingest.landing import (
     DEFAULT_CHUNK_ROWS,
@@ -189,10 +189,10 @@ def build_landing_asset(declaration: LandingDeclaration) -> dg.AssetsDefinition:
 
 def landing_job(declaration: LandingDeclaration) -> UnresolvedAssetJobDefinition:
     """The dataset's files into bronze, then every model downstream of it through to gold."""
-    return dg.define_asset_job(
+    return through_gold_job(
         landing_job_name(declaration),
-        selection=dg.AssetSelection.assets(bronze_key(declaration.table)).downstream(),
-        description=f"New landing files into bronze.{declaration.table}, then the models downstream.",
+        declaration.table,
+        f"New landing files into bronze.{declaration.table}, then the models downstream.",
     )
 
 
