@@ -35,17 +35,20 @@ def _prepare_local_paths(properties: dict[str, str]) -> None:
         Path(properties["warehouse"].removeprefix("file://")).mkdir(parents=True, exist_ok=True)
 
 
-def open_catalog(name: str, properties: dict[str, str]) -> SqlCatalog:
+def open_catalog(name: str, properties: dict[str, str], *, declared_tables: bool = True) -> SqlCatalog:
     """Open the catalog, creating if needed its tables, the bronze, silver and gold namespaces,
-    and every bronze table declared in `iceberg/`.
+    and (with ``declared_tables``) every bronze table declared in `iceberg/`.
 
     Declared tables exist before their first load, so dbt models over a source that has not
-    delivered anything yet (no landing file, no Kafka message) read an empty table.
+    delivered anything yet (no landing file, no Kafka message) read an empty table. Creating
+    them writes to the warehouse, which must be reachable by then.
     """
     _prepare_local_paths(properties)
     catalog = SqlCatalog(name, **properties)
     for namespace in NAMESPACES:
         catalog.create_namespace_if_not_exists(namespace)
+    if not declared_tables:
+        return catalog
     existing = {identifier[-1] for identifier in catalog.list_tables("bronze")}
     for declaration in all_declarations():
         if declaration.table not in existing:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from lakehouse.iceberg.catalog import catalog_for
+from lakehouse.iceberg.catalog import catalog_properties, open_catalog
 from lakehouse.services.kafka import KafkaBroker
 from lakehouse.services.minio import MinioServer
 from lakehouse.services.postgres import PostgresServer
@@ -120,8 +120,8 @@ class Stack:
 
     def start_trino(self) -> None:
         """Start Trino once PostgreSQL runs: its JDBC catalog expects the catalog tables, which
-        pyiceberg creates."""
-        catalog_for(self.settings)
+        pyiceberg creates. Not the declared bronze tables: MinIO may still be starting."""
+        open_catalog(self.settings.catalog_name, catalog_properties(self.settings), declared_tables=False)
         self.trino.start()
 
     def stop(self) -> None:
