@@ -6,6 +6,7 @@ checks run right after its load, on the snapshot the load committed.
 """
 
 from collections.abc import Iterator, Sequence
+from typing import Protocol
 
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
@@ -62,30 +63,35 @@ def column_schema(table: Table) -> dg.TableSchema:
     )
 
 
-def load_metadata(
-    table: Table, *, rows_written: int, total_rows: int, snapshot_id: int | None, seconds: float
-) -> dict[str, object]:
-    """What every bronze load reports, whatever its source: the rows, the snapshot it committed, the table."""
+class LoadOutcome(Protocol):
+    """What every bronze load reports, whatever its source."""
+
+    @property
+    def rows_written(self) -> int: ...
+    @property
+    def total_rows(self) -> int: ...
+    @property
+    def snapshot_id(self) -> int | None: ...
+    @property
+    def seconds(self) -> float: ...
+
+
+def load_metadata(catalog: Catalog, table_name: str, outcome: LoadOutcome) -> dict[str, object]:
+    """A bronze load's metadata: the rows, the snapshot it committed, and the table as it is now."""
+    table = catalog.load_table(("bronze", table_name))
     return {
-        "rows_written": rows_written,
-        "dagster/row_count": total_rows,
-        "snapshot_id": str(snapshot_id),
+        "rows_written": outcome.rows_written,
+        "dagster/row_count": outcome.total_rows,
+        "snapshot_id": str(outcome.snapshot_id),
         "table_location": dg.MetadataValue.path(table.location()),
         "partition_spec": str(table.spec()),
         "dagster/column_schema": column_schema(table),
-        "seconds": round(seconds, 3),
+        "seconds": round(outcome.seconds, 3),
     }
 
 
 def _materialization(catalog: Catalog, result: ExtractResult, declaration: TableDeclaration) -> dg.MaterializeResult:  # type: ignore[type-arg]
-    table = catalog.load_table(("bronze", declaration.table))
-    metadata = load_metadata(
-        table,
-        rows_written=result.rows_written,
-        total_rows=result.total_rows,
-        snapshot_id=result.snapshot_id,
-        seconds=result.seconds,
-    )
+    metadata = load_metadata(catalog, declaration.table, result)
     if result.cursor is not None:
         metadata["cursor"] = result.cursor
     if result.skipped_reason:

@@ -84,14 +84,7 @@ def event_job(declaration: TopicDeclaration) -> UnresolvedAssetJobDefinition:
 
 
 def _metadata(result: IngestResult, ingestion: TopicIngestion) -> dict[str, object]:
-    table = ingestion.catalog.load_table(("bronze", ingestion.declaration.table))
-    metadata = load_metadata(
-        table,
-        rows_written=result.rows_written,
-        total_rows=result.total_rows,
-        snapshot_id=result.snapshot_id,
-        seconds=result.seconds,
-    ) | {
+    metadata = load_metadata(ingestion.catalog, ingestion.declaration.table, result) | {
         "topic": result.topic,
         "messages_read": result.messages_read,
         "rows_quarantined": result.messages_quarantined,

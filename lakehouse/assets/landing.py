@@ -86,14 +86,7 @@ def _file_line(outcome: FileOutcome) -> str:
 
 
 def _materialization(result: LandingResult, declaration: LandingDeclaration, catalog: Catalog) -> dg.MaterializeResult:  # type: ignore[type-arg]
-    table = catalog.load_table(("bronze", declaration.table))
-    metadata = load_metadata(
-        table,
-        rows_written=result.rows_written,
-        total_rows=result.total_rows,
-        snapshot_id=result.snapshot_id,
-        seconds=result.seconds,
-    ) | {
+    metadata = load_metadata(catalog, declaration.table, result) | {
         "files_ingested": len(result.files_ingested),
         "files_quarantined": len(result.files_quarantined),
         "rows_quarantined": result.rows_quarantined,
