@@ -12,6 +12,7 @@ from lakehouse.northwind.generator import parse_scale
 from lakehouse.northwind.load import write_northwind
 from lakehouse.settings import ENV_PREFIX, Settings
 from lakehouse.sources import SourceDatabase
+from tests.medallion import BuiltLakehouse, build_classic_lakehouse
 
 
 @pytest.fixture(autouse=True)
@@ -39,3 +40,9 @@ def classic_source(settings: Settings) -> SourceDatabase:
 @pytest.fixture
 def catalog(settings: Settings) -> SqlCatalog:
     return catalog_for(settings)
+
+
+@pytest.fixture(scope="session")
+def classic_lakehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltLakehouse:
+    """Built once for the session, by the first test that asks; the tests that share it only read it."""
+    return build_classic_lakehouse(tmp_path_factory)

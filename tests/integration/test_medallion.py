@@ -7,38 +7,20 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from lakehouse.assets.bronze import build_bronze_assets
-from lakehouse.assets.medallion import DBT_EXECUTABLE, DBT_PROJECT_DIR, build_dbt_assets, dbt_cli, dbt_project
-from lakehouse.checks.gold import gold_revenue_reconciles_with_silver
+from lakehouse.assets.medallion import DBT_EXECUTABLE, DBT_PROJECT_DIR, dbt_cli, dbt_project
 from lakehouse.definitions import defs
 from lakehouse.engine import LocalEngine
 from lakehouse.iceberg.catalog import catalog_for
-from lakehouse.iceberg.declarations import bronze_declarations
-from lakehouse.resources import build_resources
 from lakehouse.settings import Settings
 from lakehouse.sources import SourceDatabase
+from tests.medallion import GOLD, BuiltLakehouse, materialize_medallion
 
-GOLD = ("daily_revenue", "revenue_by_country", "revenue_by_category", "sales_kpis", "customer_rfm",
-        "customer_lifetime_value")  # fmt: skip
 # An independent spelling table: the test must not reuse the dbt macro it checks.
 COUNTRY_NAMES = {"USA": "United States", "U.S.A.": "United States", "United States": "United States",
                  "UK": "United Kingdom", "U.K.": "United Kingdom", "Deutschland": "Germany", "Brasil": "Brazil",
                  "España": "Spain", "México": "Mexico", "Italia": "Italy", "Sverige": "Sweden", "Suomi": "Finland",
                  "Österreich": "Austria", "france": "France"}  # fmt: skip
 CENT = Decimal("0.01")
-
-
-def materialize_medallion(settings: Settings, instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
-    project = dbt_project(settings)
-    return dg.materialize(
-        [build_bronze_assets(bronze_declarations()), build_dbt_assets(project), gold_revenue_reconciles_with_silver],
-        resources={
-            **build_resources(settings),
-            "dbt": dbt_cli(settings, project),
-        },
-        instance=instance,
-        raise_on_error=False,
-    )
 
 
 def engine(settings: Settings) -> LocalEngine:
@@ -77,8 +59,8 @@ def gold_revenue(settings: Settings, table: str, key: str) -> dict[str, Decimal]
     return {row["name"]: row["revenue"] for row in rows}
 
 
-def test_medallion_builds_gold_equal_to_bronze_to_the_cent(settings: Settings, classic_source: SourceDatabase) -> None:
-    result = materialize_medallion(settings)
+def test_medallion_builds_gold_equal_to_bronze_to_the_cent(classic_lakehouse: BuiltLakehouse) -> None:
+    settings, result = classic_lakehouse.settings, classic_lakehouse.run
     assert result.success
     failed = [
         f"{e.asset_key.to_user_string()} {e.check_name}" for e in result.get_asset_check_evaluations() if not e.passed

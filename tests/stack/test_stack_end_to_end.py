@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +25,11 @@ from lakehouse.northwind.generator import parse_scale
 from lakehouse.northwind.load import write_northwind
 from lakehouse.services.stack import Stack, recorded_processes, stack_settings
 from lakehouse.settings import Settings
-from tests.integration.test_medallion import GOLD, materialize_medallion
+from tests.medallion import GOLD, BuiltLakehouse, materialize_medallion
 
 pytestmark = pytest.mark.stack
 
 LAKEHOUSE_CLI = str(Path(sys.executable).parent / "lakehouse")
-
-
-@contextmanager
-def in_environment(settings: Settings) -> Iterator[None]:
-    """``settings`` as the LAKEHOUSE_* variables dbt reads when Dagster starts it, as in production."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in settings.environment().items():
-            patch.setenv(name, value)
-        yield
 
 
 def sorted_rows(rows: pa.Table) -> list[dict[str, Any]]:
@@ -47,12 +37,9 @@ def sorted_rows(rows: pa.Table) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def local_gold(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
-    settings = Settings(home=tmp_path_factory.mktemp("local"))
-    write_northwind(settings.source_url, parse_scale("classic"))
-    with in_environment(settings):
-        assert materialize_medallion(settings).success
-    engine = LocalEngine(catalog_for(settings))
+def local_gold(classic_lakehouse: BuiltLakehouse) -> dict[str, list[dict[str, Any]]]:
+    assert classic_lakehouse.run.success
+    engine = LocalEngine(catalog_for(classic_lakehouse.settings))
     try:
         return {table: sorted_rows(engine.query(f"SELECT * FROM gold.{table}")) for table in GOLD}
     finally:
@@ -68,8 +55,7 @@ def stack_environment(running_stack: Stack) -> Settings:
 def stack_run(stack_environment: Settings) -> tuple[dg.ExecuteInProcessResult, dg.DagsterInstance]:
     write_northwind(stack_environment.source_url, parse_scale("classic"))
     instance = dg.DagsterInstance.from_config(str(prepare_dagster_home(stack_environment)))
-    with in_environment(stack_environment):
-        return materialize_medallion(stack_environment, instance), instance
+    return materialize_medallion(stack_environment, instance), instance
 
 
 @pytest.fixture
