@@ -5,6 +5,10 @@ the same source is measured three ways: tables one after another (the baseline),
 a time (what the asset does), and the whole `extract_northwind` asset through
 `dagster.materialize`, which adds Dagster's run overhead and the asset checks.
 
+This machine's speed drifts by a quarter within minutes, so the extraction steps run
+``--repeat`` rounds, the three steps one after the other in each round: the table shows each
+step's median round and the range of its rows/s, and the ratio compares medians.
+
     python -m bench.extraction --scale 1M,10M
 """
 
@@ -12,6 +16,7 @@ import argparse
 import json
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,6 +24,8 @@ import time
 from pathlib import Path
 
 STEP_TIMEOUT_S = 3600
+# Each extraction step starts from an empty lakehouse here; the source beside it is kept.
+LAKEHOUSE = "lakehouse"
 
 
 def _generate(home: Path, scale: str) -> dict[str, object]:
@@ -40,7 +47,7 @@ def _extract(home: Path, concurrency: int) -> dict[str, object]:
     from lakehouse.settings import Settings
     from lakehouse.sources import SourceDatabase
 
-    settings = Settings(home=home / f"extract-{concurrency}")
+    settings = Settings(home=home / LAKEHOUSE)
     catalog = catalog_for(settings)
     source = SourceDatabase(f"sqlite:///{home}/northwind.db")
     started = time.perf_counter()
@@ -71,7 +78,7 @@ def _extract_asset(home: Path) -> dict[str, object]:
     from lakehouse.resources import build_resources
     from lakehouse.settings import Settings
 
-    settings = Settings(home=home / "asset", source_url=f"sqlite:///{home}/northwind.db")
+    settings = Settings(home=home / LAKEHOUSE, source_url=f"sqlite:///{home}/northwind.db")
     assets = build_bronze_assets(bronze_declarations())
     started = time.perf_counter()
     result = dg.materialize([assets], resources=build_resources(settings))
@@ -82,12 +89,12 @@ def _extract_asset(home: Path) -> dict[str, object]:
     return {"rows": rows, "seconds": seconds}
 
 
-STEPS = {
-    "generate": _generate,
+EXTRACTION_STEPS = {
     "extract_sequential": _extract_sequential,
     "extract_concurrent": _extract_concurrent,
     "asset_with_checks": _extract_asset,
 }
+STEPS = {"generate": _generate, **EXTRACTION_STEPS}
 
 
 def _child(step: str, home: Path, scale: str) -> None:
@@ -110,9 +117,20 @@ def _run_step(step: str, home: Path, scale: str) -> dict[str, float]:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+def _print_row(scale: str, step: str, rounds: list[dict[str, float]]) -> None:
+    median = sorted(rounds, key=lambda outcome: outcome["seconds"])[len(rounds) // 2]
+    rates = [outcome["rows"] / outcome["seconds"] for outcome in rounds]
+    spread = f"{min(rates):,.0f}-{max(rates):,.0f}" if len(rounds) > 1 else ""
+    print(
+        f"{scale:>8} {step:<20} {int(median['rows']):>12,} {median['seconds']:>8.1f} "
+        f"{median['rows'] / median['seconds']:>12,.0f} {spread:>23} {max(o['peak_rss_mib'] for o in rounds):>9,.0f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", default="1M,10M", help="comma-separated sizes: classic, 1M, 10M, ...")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of the extraction steps; medians are shown")
     parser.add_argument("--child", choices=STEPS, help=argparse.SUPPRESS)
     parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
@@ -120,23 +138,27 @@ def main() -> None:
         _child(arguments.child, arguments.home, arguments.scale)
         return
 
-    header = f"{'scale':>8} {'step':<20} {'rows':>12} {'seconds':>8} {'rows/s':>12} {'peak MiB':>9}"
+    header = f"{'scale':>8} {'step':<20} {'rows':>12} {'seconds':>8} {'rows/s':>12} {'rows/s range':>23} "
+    header += f"{'peak MiB':>9}"
     print(header)
     print("-" * len(header))
     for scale in arguments.scale.split(","):
         home = Path(tempfile.mkdtemp(prefix=f"lakehouse-bench-{scale}-"))
         try:
-            outcomes = {step: _run_step(step, home, scale) for step in STEPS}
+            generated = _run_step("generate", home, scale)
+            rounds: dict[str, list[dict[str, float]]] = {step: [] for step in EXTRACTION_STEPS}
+            for _ in range(arguments.repeat):
+                for step in EXTRACTION_STEPS:
+                    rounds[step].append(_run_step(step, home, scale))
+                    shutil.rmtree(home / LAKEHOUSE)
         finally:
             shutil.rmtree(home, ignore_errors=True)
-        for step, outcome in outcomes.items():
-            rate = outcome["rows"] / outcome["seconds"]
-            print(
-                f"{scale:>8} {step:<20} {int(outcome['rows']):>12,} {outcome['seconds']:>8.1f} "
-                f"{rate:>12,.0f} {outcome['peak_rss_mib']:>9,.0f}"
-            )
-        speedup = outcomes["extract_sequential"]["seconds"] / outcomes["extract_concurrent"]["seconds"]
-        print(f"{scale:>8} concurrent vs sequential extraction: {speedup:.2f}x")
+        _print_row(scale, "generate", [generated])
+        for step, outcomes in rounds.items():
+            _print_row(scale, step, outcomes)
+        sequential, concurrent = (statistics.median(o["seconds"] for o in rounds[step]) for step in
+                                  ("extract_sequential", "extract_concurrent"))  # fmt: skip
+        print(f"{scale:>8} concurrent vs sequential extraction: {sequential / concurrent:.2f}x (medians)")
 
 
 if __name__ == "__main__":

@@ -39,15 +39,21 @@ class CursorRange:
     upper: int
 
 
-def _range_predicates(source: sa.TableClause, cursor_range: CursorRange) -> list[sa.ColumnElement[bool]]:
+def _range_predicates(cursor: sa.ColumnElement[Any], cursor_range: CursorRange) -> list[sa.ColumnElement[bool]]:
+    if cursor_range.lower is None:
+        return [cursor <= cursor_range.upper]
+    return [cursor <= cursor_range.upper, cursor > cursor_range.lower]
+
+
+def _read_predicates(source: sa.TableClause, cursor_range: CursorRange) -> list[sa.ColumnElement[bool]]:
     cursor = source.c[cursor_range.column]
     if cursor_range.lower is None:
         # A first load reads every row up to the maximum it just found: a scan, not an index
         # seek. SQLite would otherwise walk the cursor's index and look each row up, which
         # doubles the read (measured: 11.6 against 5.7 CPU-s for 10M order lines); `+ 0`
         # keeps any engine from using the index for the bound.
-        return [cursor + 0 <= cursor_range.upper]
-    return [cursor <= cursor_range.upper, cursor > cursor_range.lower]
+        return _range_predicates(cursor + 0, cursor_range)
+    return _range_predicates(cursor, cursor_range)
 
 
 def has_adbc_driver(url: sa.URL) -> bool:
@@ -136,7 +142,9 @@ class SourceDatabase:
         query = sa.select(sa.func.count()).select_from(sa.table(table))
         if cursor_range is not None:
             source = self._table(table, [cursor_range.column])
-            query = sa.select(sa.func.count()).select_from(source).where(*_range_predicates(source, cursor_range))
+            # A count needs only the cursor, which its index holds: no scan of the table's rows.
+            counted = _range_predicates(source.c[cursor_range.column], cursor_range)
+            query = sa.select(sa.func.count()).select_from(source).where(*counted)
         with self.engine.connect() as connection:
             return int(connection.execute(query).scalar_one())
 
@@ -147,7 +155,7 @@ class SourceDatabase:
         source = self._table(table, needed)
         query = sa.select(*leading, *(source.c[name] for name in columns))
         if cursor_range is not None:
-            query = query.where(*_range_predicates(source, cursor_range))
+            query = query.where(*_read_predicates(source, cursor_range))
         return query
 
     def select_sql(self, table: str, columns: list[str], cursor_range: CursorRange | None = None) -> str:
