@@ -291,6 +291,21 @@ def _services_dir(settings: Settings) -> Path:
     return settings.home / "services"
 
 
+@services.command("install")
+def services_install() -> None:
+    """Download and build the four servers' software into the cache without starting them."""
+    from lakehouse.services.process import CACHE_DIR, ServiceUnavailable
+    from lakehouse.services.stack import install_services
+
+    try:
+        installed = install_services()
+    except ServiceUnavailable as error:
+        raise _fail(str(error)) from None
+    for name, path in installed.items():
+        typer.echo(f"  {name:<9} {path}")
+    typer.echo(f"installed under {CACHE_DIR}")
+
+
 @services.command("up")
 def services_up() -> None:
     """Install (once, cached) and start the four servers on the ports the settings name."""

@@ -1,6 +1,7 @@
 """Shared fixtures: an isolated lakehouse under a temporary LAKEHOUSE_HOME."""
 
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,9 +11,32 @@ from pyiceberg.catalog.sql import SqlCatalog
 from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.northwind.generator import parse_scale
 from lakehouse.northwind.load import write_northwind
+from lakehouse.services.stack import install_services
 from lakehouse.settings import ENV_PREFIX, Settings
 from lakehouse.sources import SourceDatabase
 from tests.medallion import BuiltLakehouse, build_classic_lakehouse
+
+INSTALLING_SERVICES = pytest.StashKey[threading.Thread]()
+
+
+def _install_services_quietly() -> None:
+    try:
+        install_services()
+    except Exception:  # the stack tests' fixtures install again, and report what stopped it
+        return
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The servers' software downloads and builds while the tests before the stack tests run."""
+    if any(item.get_closest_marker("stack") for item in session.items):
+        installing = threading.Thread(target=_install_services_quietly, name="install-services", daemon=True)
+        installing.start()
+        session.stash[INSTALLING_SERVICES] = installing
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if (installing := session.stash.get(INSTALLING_SERVICES, None)) is not None:
+        installing.join()
 
 
 @pytest.fixture(autouse=True)

@@ -17,11 +17,11 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 
 from lakehouse.iceberg.catalog import catalog_properties, open_catalog
-from lakehouse.services.kafka import KafkaBroker
-from lakehouse.services.minio import MinioServer
-from lakehouse.services.postgres import PostgresServer
+from lakehouse.services.kafka import KafkaBroker, kafka_libs
+from lakehouse.services.minio import MinioServer, minio_binary
+from lakehouse.services.postgres import PostgresServer, postgres_bin_dir
 from lakehouse.services.process import ServerProcess, free_port
-from lakehouse.services.trino import TrinoServer
+from lakehouse.services.trino import TrinoServer, install_trino
 from lakehouse.settings import DAGSTER_STORAGE_DRIVER, Profile, Settings, stack_postgres_url
 
 DATABASES = ("northwind", "iceberg", "dagster")
@@ -53,6 +53,19 @@ def trino_catalog_environment(settings: Settings) -> dict[str, str]:
         "LAKEHOUSE_TRINO_CATALOG_JDBC_USER": catalog.username or "",
         "LAKEHOUSE_TRINO_CATALOG_JDBC_PASSWORD": catalog.password or "",
     }
+
+
+def install_services() -> dict[str, Path]:
+    """Every server's software, installed into the cache at once; a later call only finds it there."""
+    installs: dict[str, Callable[[], Path]] = {
+        "postgres": postgres_bin_dir,
+        "minio": minio_binary,
+        "kafka": kafka_libs,
+        "trino": install_trino,
+    }
+    with ThreadPoolExecutor(max_workers=len(installs)) as pool:
+        installing = {name: pool.submit(install) for name, install in installs.items()}
+        return {name: future.result() for name, future in installing.items()}
 
 
 def stack_settings(home: Path) -> Settings:
