@@ -26,6 +26,7 @@ from lakehouse.northwind.load import write_northwind
 from lakehouse.services.stack import Stack, recorded_processes, stack_settings
 from lakehouse.settings import Settings
 from tests.medallion import GOLD, BuiltLakehouse, materialize_medallion
+from tests.stack.conftest import unavailable
 
 pytestmark = pytest.mark.stack
 
@@ -148,3 +149,12 @@ def test_services_up_and_down_run_the_stack_and_stop_it_by_pid(services_dir: Pat
         down = subprocess.run([LAKEHOUSE_CLI, "services", "down"], env=environment, capture_output=True, text=True)
     assert down.returncode == 0, down.stderr
     assert not any(process.alive() for process in processes)
+
+
+def test_services_install_names_where_each_server_is_installed() -> None:
+    completed = subprocess.run([LAKEHOUSE_CLI, "services", "install"], capture_output=True, text=True)
+    if completed.returncode != 0:
+        unavailable(completed.stderr.strip())
+    installed = dict(line.split(maxsplit=1) for line in completed.stdout.splitlines() if line.startswith("  "))
+    assert set(installed) == {"postgres", "minio", "kafka", "trino"}
+    assert all(Path(path).exists() for path in installed.values()), installed
