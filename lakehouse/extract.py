@@ -22,6 +22,7 @@ from pyiceberg.table import Table
 from lakehouse.iceberg.catalog import bronze_table
 from lakehouse.iceberg.commits import commit_load, current_row_count, missing_columns, recorded, retry_on_conflict
 from lakehouse.iceberg.declarations import INGESTED_AT, SOURCE, LoadMode, TableDeclaration
+from lakehouse.settings import EXTRACT_CHUNK_ROWS
 from lakehouse.sources import CursorRange, SourceDatabase
 
 CURSOR = "cursor"
@@ -95,7 +96,11 @@ class Extraction:
     """One bronze table's load from its source, as declared in `iceberg/`."""
 
     def __init__(
-        self, catalog: Catalog, source: SourceDatabase, declaration: TableDeclaration, chunk_rows: int = 2_000_000
+        self,
+        catalog: Catalog,
+        source: SourceDatabase,
+        declaration: TableDeclaration,
+        chunk_rows: int = EXTRACT_CHUNK_ROWS,
     ) -> None:
         self.catalog = catalog
         self.source = source

@@ -19,6 +19,10 @@ DBT_TARGETS = ("duckdb", "trino")
 STACK_POSTGRES_ROLE = "lakehouse"
 # dagster-postgres needs psycopg2 (its NOTIFY statements do not bind with psycopg 3).
 DAGSTER_STORAGE_DRIVER = "postgresql+psycopg2"
+# Rows per chunk of an extraction, and per data file. Measured at 10M order lines against 2M:
+# about 10% faster (the last chunk's write, which nothing overlaps, is shorter) and a quarter
+# less peak memory, for data files of 6 to 20 MB.
+EXTRACT_CHUNK_ROWS = 1_000_000
 
 
 def stack_postgres_url(database: str, port: int = 5432, driver: str = "postgresql+psycopg") -> str:
@@ -79,7 +83,7 @@ class Settings(BaseSettings):
     # Where partners deliver files: a directory on `local`, the MinIO bucket `landing` on `stack`.
     landing: str = ""
     sensor_interval_seconds: int = Field(default=10, gt=0)
-    extract_chunk_rows: int = Field(default=2_000_000, gt=0)
+    extract_chunk_rows: int = Field(default=EXTRACT_CHUNK_ROWS, gt=0)
     extract_concurrency: int = Field(default=2, gt=0)
 
     _check_source_url = field_validator("source_url")(_require_sqlalchemy_url)
