@@ -23,9 +23,9 @@ $(BIN)/lakehouse: pyproject.toml constraints.txt
 	touch $@
 
 # The manifest the dbt assets load is prepared at build time, not when the code location loads.
-# Its partial parse is copied into every run's target path; it is only reused for the target it
-# was made for, so it is made for `local`'s duckdb, which runs name with `--target` (without
-# it, each run re-parses the whole project: about 4 s).
+# Its partial parse is copied into every run's target path, and dbt reuses it only for the
+# target it was made for: the duckdb target `local`'s runs pass as `--target`. Otherwise each
+# run re-parses the whole project (about 4 s).
 $(DBT_MANIFEST): $(BIN)/lakehouse $(DBT_SOURCES)
 	$(DBT) parse --project-dir dbt --profiles-dir dbt --target duckdb
 
