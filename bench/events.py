@@ -14,10 +14,7 @@ child process, so its peak memory (max RSS) is its own, into a `local` lakehouse
 
 import argparse
 import json
-import resource
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,6 +23,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from bench.steps import report, run_step
 from lakehouse.iceberg.catalog import bronze_table, catalog_for
 from lakehouse.iceberg.commits import commit_load
 from lakehouse.iceberg.declarations import TopicDeclaration, topic_declarations
@@ -46,7 +44,7 @@ from lakehouse.ingest.rows import declared_schema
 from lakehouse.services.kafka import KafkaBroker
 from lakehouse.settings import Settings
 
-STEP_TIMEOUT_S = 3600
+MODULE = "bench.events"
 TOPIC = "bench-sales-events"
 
 
@@ -117,18 +115,7 @@ STEPS = {"ingest": _ingest, "alternative": _alternative}
 
 
 def _child(step: str, home: Path, bootstrap_servers: str, max_records: int) -> None:
-    outcome = STEPS[step](home, bootstrap_servers, max_records)
-    outcome["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(outcome))
-
-
-def _run_step(step: str, home: Path, bootstrap_servers: str, max_records: int) -> dict[str, float]:
-    command = [sys.executable, "-m", "bench.events", "--child", step, "--home", str(home)]
-    command += ["--bootstrap-servers", bootstrap_servers, "--max-records", str(max_records)]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=STEP_TIMEOUT_S, check=False)
-    if completed.returncode != 0:
-        raise SystemExit(f"bench step {step} failed:\n{completed.stderr[-4000:]}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    report(STEPS[step](home, bootstrap_servers, max_records))
 
 
 def main() -> None:
@@ -151,7 +138,9 @@ def main() -> None:
         produce_events(broker.bootstrap_servers, TOPIC, None, arguments.count, seed=1)
         produced = time.perf_counter() - started
         print(f"produced {arguments.count:,} events in {produced:.1f} s ({arguments.count / produced:,.0f}/s)")
-        outcomes = {step: _run_step(step, home, broker.bootstrap_servers, arguments.max_records) for step in STEPS}
+        child = ("--home", str(home), "--bootstrap-servers", broker.bootstrap_servers)
+        child += ("--max-records", str(arguments.max_records))
+        outcomes = {step: run_step(MODULE, step, *child) for step in STEPS}
     finally:
         broker.stop()
         shutil.rmtree(home, ignore_errors=True)

@@ -13,17 +13,15 @@ step's median round and the range of its rows/s, and the ratio compares medians.
 """
 
 import argparse
-import json
-import resource
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-STEP_TIMEOUT_S = 3600
+from bench.steps import report, run_step
+
+MODULE = "bench.extraction"
 # Each extraction step starts from an empty lakehouse here; the source beside it is kept.
 LAKEHOUSE = "lakehouse"
 
@@ -99,22 +97,7 @@ STEPS = {"generate": _generate, **EXTRACTION_STEPS}
 
 def _child(step: str, home: Path, scale: str) -> None:
     arguments = (home, scale) if step == "generate" else (home,)
-    outcome = STEPS[step](*arguments)  # type: ignore[operator]
-    outcome["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(outcome))
-
-
-def _run_step(step: str, home: Path, scale: str) -> dict[str, float]:
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench.extraction", "--child", step, "--home", str(home), "--scale", scale],
-        capture_output=True,
-        text=True,
-        timeout=STEP_TIMEOUT_S,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise SystemExit(f"bench step {step} at {scale} failed:\n{completed.stderr[-4000:]}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    report(STEPS[step](*arguments))  # type: ignore[operator]
 
 
 def _print_row(scale: str, step: str, rounds: list[dict[str, float]]) -> None:
@@ -145,11 +128,12 @@ def main() -> None:
     for scale in arguments.scale.split(","):
         home = Path(tempfile.mkdtemp(prefix=f"lakehouse-bench-{scale}-"))
         try:
-            generated = _run_step("generate", home, scale)
+            child = ("--home", str(home), "--scale", scale)
+            generated = run_step(MODULE, "generate", *child)
             rounds: dict[str, list[dict[str, float]]] = {step: [] for step in EXTRACTION_STEPS}
             for _ in range(arguments.repeat):
                 for step in EXTRACTION_STEPS:
-                    rounds[step].append(_run_step(step, home, scale))
+                    rounds[step].append(run_step(MODULE, step, *child))
                     shutil.rmtree(home / LAKEHOUSE)
         finally:
             shutil.rmtree(home, ignore_errors=True)

@@ -17,21 +17,19 @@ not decide the comparison.
 """
 
 import argparse
-import json
-import resource
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.steps import report, run_step
+
 if TYPE_CHECKING:
     from lakehouse.settings import Settings
 
-STEP_TIMEOUT_S = 3600
+MODULE = "bench.landing"
 DATASET = "marketplace_orders"
 
 
@@ -125,23 +123,7 @@ STEPS = {"deliver": _deliver, **LOADS}
 
 
 def _child(step: str, home: Path, rows: int, files: int) -> None:
-    outcome = STEPS[step](home, rows, files)
-    outcome["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(outcome))
-
-
-def _run_step(step: str, home: Path, rows: int, files: int) -> dict[str, float]:
-    command = [sys.executable, "-m", "bench.landing", "--child", step, "--home", str(home)]
-    completed = subprocess.run(
-        [*command, "--rows", str(rows), "--files", str(files)],
-        capture_output=True,
-        text=True,
-        timeout=STEP_TIMEOUT_S,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise SystemExit(f"bench step {step} failed:\n{completed.stderr[-4000:]}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    report(STEPS[step](home, rows, files))
 
 
 def main() -> None:
@@ -158,11 +140,9 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="lakehouse-bench-landing-"))
     try:
-        outcomes = {"deliver": _run_step("deliver", home, arguments.rows, arguments.files)}
-        rounds = [
-            {step: _run_step(step, home, arguments.rows, arguments.files) for step in LOADS}
-            for _ in range(arguments.repeat)
-        ]
+        child = ("--home", str(home), "--rows", str(arguments.rows), "--files", str(arguments.files))
+        outcomes = {"deliver": run_step(MODULE, "deliver", *child)}
+        rounds = [{step: run_step(MODULE, step, *child) for step in LOADS} for _ in range(arguments.repeat)]
         outcomes |= {step: min((r[step] for r in rounds), key=lambda o: o["seconds"]) for step in LOADS}
     finally:
         shutil.rmtree(home, ignore_errors=True)

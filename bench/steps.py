@@ -1,0 +1,32 @@
+"""Bench steps in fresh child processes, so that each step's peak memory (max RSS) is its own.
+
+A bench module runs ``python -m <module> --child <step> ...`` through `run_step`; the child
+prints its outcome with `report`, and the parent reads it back from the last line of output.
+"""
+
+import json
+import resource
+import subprocess
+import sys
+
+STEP_TIMEOUT_S = 3600
+
+
+def report(outcome: dict[str, float]) -> None:
+    """In the child: print the step's outcome, with this process's peak memory, for the parent."""
+    outcome["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(outcome))
+
+
+def run_step(module: str, step: str, *arguments: str) -> dict[str, float]:
+    """``step`` of the bench ``module``, run in a child process: the outcome it reported."""
+    completed = subprocess.run(
+        [sys.executable, "-m", module, "--child", step, *arguments],
+        capture_output=True,
+        text=True,
+        timeout=STEP_TIMEOUT_S,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"bench step {step} ({' '.join(arguments)}) failed:\n{completed.stderr[-4000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
