@@ -43,13 +43,13 @@ dev: install
 	$(BIN)/dagster dev -m lakehouse.definitions
 
 test: install
-	$(BIN)/ruff check lakehouse tests bench
-	$(BIN)/ruff format --check lakehouse tests bench
+	$(BIN)/ruff check lakehouse lakehouse_dev tests bench
+	$(BIN)/ruff format --check lakehouse lakehouse_dev tests bench
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check --fix lakehouse tests bench
-	$(BIN)/ruff format lakehouse tests bench
+	$(BIN)/ruff check --fix lakehouse lakehouse_dev tests bench
+	$(BIN)/ruff format lakehouse lakehouse_dev tests bench
 
 bench: install
 	$(BIN)/python -m bench.extraction --scale $(SCALE)

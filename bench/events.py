@@ -41,8 +41,8 @@ from lakehouse.ingest.events import (
     source_label,
 )
 from lakehouse.ingest.rows import declared_schema
-from lakehouse.services.kafka import KafkaBroker
 from lakehouse.settings import Settings
+from lakehouse_dev.services.kafka import KafkaBroker
 
 MODULE = "bench.events"
 TOPIC = "bench-sales-events"

@@ -27,8 +27,8 @@ LAKEHOUSE = "lakehouse"
 
 
 def _generate(home: Path, scale: str) -> dict[str, object]:
-    from lakehouse.northwind.generator import parse_scale
-    from lakehouse.northwind.load import write_northwind
+    from lakehouse_dev.generators.northwind.generator import parse_scale
+    from lakehouse_dev.generators.northwind.load import write_northwind
 
     summary = write_northwind(f"sqlite:///{home}/northwind.db", parse_scale(scale))
     return {

@@ -25,7 +25,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from lakehouse.services.process import ServerProcess, log_tail
+from lakehouse_dev.services.process import ServerProcess, log_tail
 
 POLL_S = 0.5
 GOLD_TIMEOUT_S = 300
@@ -115,11 +115,11 @@ def main() -> None:
     from lakehouse.ingest.events import produce_events
     from lakehouse.ingest.landing import deliver_sample_files
     from lakehouse.instance import prepare_dagster_home
-    from lakehouse.northwind.generator import parse_scale
-    from lakehouse.northwind.load import write_northwind
-    from lakehouse.services.kafka import KafkaBroker
-    from lakehouse.services.process import free_port
     from lakehouse.settings import load_settings
+    from lakehouse_dev.generators.northwind.generator import parse_scale
+    from lakehouse_dev.generators.northwind.load import write_northwind
+    from lakehouse_dev.services.kafka import KafkaBroker
+    from lakehouse_dev.services.process import free_port
 
     data_dir = Path(tempfile.mkdtemp(prefix="lakehouse-bench-latency-"))
     kafka = KafkaBroker(data_dir / "kafka").start()

@@ -71,8 +71,8 @@ def main() -> None:
         print(json.dumps(_measure(arguments.child)))
         return
 
-    from lakehouse.northwind.generator import parse_scale
-    from lakehouse.northwind.load import write_northwind
+    from lakehouse_dev.generators.northwind.generator import parse_scale
+    from lakehouse_dev.generators.northwind.load import write_northwind
 
     columns = ("total", "bronze", "dbt", "python_checks", "dagster_overhead", "dbt_startup")
     header = f"{'scale':>8} " + " ".join(f"{name:>16}" for name in columns)

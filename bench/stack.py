@@ -42,12 +42,12 @@ def main() -> None:
     from lakehouse.engine import TrinoEngine
     from lakehouse.iceberg.catalog import catalog_for
     from lakehouse.instance import prepare_dagster_home
-    from lakehouse.northwind.generator import parse_scale
-    from lakehouse.northwind.load import write_northwind
-    from lakehouse.services.kafka import kafka_libs
-    from lakehouse.services.minio import minio_binary
-    from lakehouse.services.stack import Stack, stack_settings
-    from lakehouse.services.trino import install_trino
+    from lakehouse_dev.generators.northwind.generator import parse_scale
+    from lakehouse_dev.generators.northwind.load import write_northwind
+    from lakehouse_dev.services.kafka import kafka_libs
+    from lakehouse_dev.services.minio import minio_binary
+    from lakehouse_dev.services.stack import Stack, stack_settings
+    from lakehouse_dev.services.trino import install_trino
 
     print("installs (cached after the first run)")
     for name, install in (("trino", install_trino), ("minio", minio_binary), ("kafka", kafka_libs)):

@@ -86,8 +86,8 @@ def generate(
     if_missing: Annotated[bool, typer.Option(help="Keep an existing Northwind database untouched.")] = False,
 ) -> None:
     """Write a deterministic Northwind OLTP database: the six tables the lakehouse extracts."""
-    from lakehouse.northwind.generator import parse_scale
-    from lakehouse.northwind.load import northwind_exists, write_northwind
+    from lakehouse_dev.generators.northwind.generator import parse_scale
+    from lakehouse_dev.generators.northwind.load import northwind_exists, write_northwind
 
     target = url or _settings().source_url
     try:
@@ -294,8 +294,8 @@ def _services_dir(settings: Settings) -> Path:
 @services.command("install")
 def services_install() -> None:
     """Download and build the four servers' software into the cache without starting them."""
-    from lakehouse.services.process import CACHE_DIR, ServiceUnavailable
-    from lakehouse.services.stack import install_services
+    from lakehouse_dev.services.process import CACHE_DIR, ServiceUnavailable
+    from lakehouse_dev.services.stack import install_services
 
     try:
         installed = install_services()
@@ -309,9 +309,9 @@ def services_install() -> None:
 @services.command("up")
 def services_up() -> None:
     """Install (once, cached) and start the four servers on the ports the settings name."""
-    from lakehouse.services.process import ServiceUnavailable
-    from lakehouse.services.stack import Stack, recorded_processes
     from lakehouse.settings import Profile
+    from lakehouse_dev.services.process import ServiceUnavailable
+    from lakehouse_dev.services.stack import Stack, recorded_processes
 
     settings = _settings(profile=Profile.STACK)
     running = [process.name for process in recorded_processes(_services_dir(settings)) if process.alive()]
@@ -329,8 +329,8 @@ def services_up() -> None:
 @services.command("down")
 def services_down() -> None:
     """Stop the servers `lakehouse services up` started, by their process ids. Their data stays."""
-    from lakehouse.services.stack import stop_recorded
     from lakehouse.settings import Profile
+    from lakehouse_dev.services.stack import stop_recorded
 
     stopped = stop_recorded(_services_dir(_settings(profile=Profile.STACK)))
     typer.echo(f"stopped {', '.join(stopped)}" if stopped else "no services running")
@@ -339,8 +339,8 @@ def services_down() -> None:
 @services.command("status")
 def services_status() -> None:
     """Each server `lakehouse services up` started: its process id and whether it runs."""
-    from lakehouse.services.stack import recorded_processes
     from lakehouse.settings import Profile
+    from lakehouse_dev.services.stack import recorded_processes
 
     processes = recorded_processes(_services_dir(_settings(profile=Profile.STACK)))
     if not processes:

@@ -9,11 +9,11 @@ import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
 from lakehouse.iceberg.catalog import catalog_for
-from lakehouse.northwind.generator import parse_scale
-from lakehouse.northwind.load import write_northwind
-from lakehouse.services.stack import install_services
 from lakehouse.settings import ENV_PREFIX, Settings
 from lakehouse.sources import SourceDatabase
+from lakehouse_dev.generators.northwind.generator import parse_scale
+from lakehouse_dev.generators.northwind.load import write_northwind
+from lakehouse_dev.services.stack import install_services
 from tests.medallion import BuiltLakehouse, build_classic_lakehouse
 
 INSTALLING_SERVICES = pytest.StashKey[threading.Thread]()

@@ -11,10 +11,10 @@ from lakehouse.assets.bronze import build_bronze_assets
 from lakehouse.assets.medallion import build_dbt_assets, dbt_cli, dbt_project
 from lakehouse.checks.gold import gold_revenue_reconciles_with_silver
 from lakehouse.iceberg.declarations import bronze_declarations
-from lakehouse.northwind.generator import parse_scale
-from lakehouse.northwind.load import write_northwind
 from lakehouse.resources import build_resources
 from lakehouse.settings import Settings
+from lakehouse_dev.generators.northwind.generator import parse_scale
+from lakehouse_dev.generators.northwind.load import write_northwind
 
 GOLD = ("daily_revenue", "revenue_by_country", "revenue_by_category", "sales_kpis", "customer_rfm",
         "customer_lifetime_value")  # fmt: skip

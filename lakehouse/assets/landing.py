@@ -25,8 +25,8 @@ from lakehouse.ingest.landing import (
     open_landing_store,
 )
 from lakehouse.resources import IcebergCatalogResource
-from lakehouse.services.minio import REGION
 from lakehouse.settings import Settings
+from lakehouse_dev.services.minio import REGION
 
 NO_QUARANTINED_INPUT = "no_quarantined_input"
 

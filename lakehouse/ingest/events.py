@@ -43,8 +43,8 @@ from lakehouse.iceberg.catalog import POSITION_COMMIT_PROPERTIES, bronze_table
 from lakehouse.iceberg.commits import commit_load, current_row_count, recorded, retry_on_conflict
 from lakehouse.iceberg.declarations import INGESTED_AT, KAFKA_OFFSET, KAFKA_PARTITION, TopicDeclaration
 from lakehouse.ingest.rows import REASON, declared_schema, split_by_schema
-from lakehouse.northwind import reference
-from lakehouse.northwind.generator import customers, parse_scale, products
+from lakehouse_dev.generators.northwind import reference
+from lakehouse_dev.generators.northwind.generator import customers, parse_scale, products
 
 LOG = logging.getLogger(__name__)
 

@@ -58,10 +58,10 @@ from lakehouse.iceberg.declarations import (
     LandingDeclaration,
 )
 from lakehouse.ingest.rows import REASON, declared_schema, split_by_schema
-from lakehouse.northwind import reference
-from lakehouse.northwind.generator import customer_codes
-from lakehouse.services.minio import REGION, s3_client
 from lakehouse.settings import Settings
+from lakehouse_dev.generators.northwind import reference
+from lakehouse_dev.generators.northwind.generator import customer_codes
+from lakehouse_dev.services.minio import REGION, s3_client
 
 LANDING_FILES = "landing-files"
 QUARANTINE = "quarantine"

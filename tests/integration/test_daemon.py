@@ -16,9 +16,9 @@ from lakehouse.definitions import defs
 from lakehouse.engine import LocalEngine
 from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.ingest.landing import deliver_sample_files
-from lakehouse.services.process import ServerProcess, log_tail
 from lakehouse.settings import Settings
 from lakehouse.sources import SourceDatabase
+from lakehouse_dev.services.process import ServerProcess, log_tail
 
 DAEMON = str(Path(sys.executable).parent / "dagster-daemon")
 GOLD_TIMEOUT_S = 240

@@ -10,8 +10,8 @@ from lakehouse.extract import CURSOR, FINGERPRINT, Extraction
 from lakehouse.iceberg.catalog import bronze_table
 from lakehouse.iceberg.commits import SchemaMismatchError, recorded, summary_key
 from lakehouse.iceberg.declarations import TableDeclaration, bronze_declarations
-from lakehouse.northwind.schema import northwind_metadata
 from lakehouse.sources import SourceDatabase, SourceError
+from lakehouse_dev.generators.northwind.schema import northwind_metadata
 
 
 def declaration(table: str) -> TableDeclaration:

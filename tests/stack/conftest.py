@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.services.kafka import KafkaBroker
-from lakehouse.services.minio import MinioServer
-from lakehouse.services.postgres import PostgresServer
-from lakehouse.services.process import ServiceUnavailable
-from lakehouse.services.stack import Server, Stack, stack_settings
-from lakehouse.services.trino import TrinoServer
+from lakehouse_dev.services.kafka import KafkaBroker
+from lakehouse_dev.services.minio import MinioServer
+from lakehouse_dev.services.postgres import PostgresServer
+from lakehouse_dev.services.process import ServiceUnavailable
+from lakehouse_dev.services.stack import Server, Stack, stack_settings
+from lakehouse_dev.services.trino import TrinoServer
 
 HOW_TO_GET_THEM = (
     "the harness installs them itself given the Debian package `postgresql` (installed when run as root), "

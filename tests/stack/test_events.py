@@ -50,9 +50,9 @@ from lakehouse.ingest.events import (
 from lakehouse.ingest.rows import declared_schema
 from lakehouse.resources import build_resources
 from lakehouse.sensors.events import build_event_sensor, event_sensor_definitions
-from lakehouse.services.kafka import KafkaBroker
-from lakehouse.services.process import free_port
 from lakehouse.settings import Settings
+from lakehouse_dev.services.kafka import KafkaBroker
+from lakehouse_dev.services.process import free_port
 
 pytestmark = pytest.mark.stack
 

@@ -15,7 +15,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from lakehouse.services.kafka import KafkaBroker
+from lakehouse_dev.services.kafka import KafkaBroker
 
 pytestmark = pytest.mark.stack
 

@@ -13,8 +13,8 @@ from lakehouse.iceberg.declarations import landing_declarations
 from lakehouse.ingest.landing import S3LandingStore, deliver_sample_files, landing_store
 from lakehouse.resources import build_resources
 from lakehouse.sensors.landing import build_landing_sensor
-from lakehouse.services.minio import MinioServer
 from lakehouse.settings import Settings
+from lakehouse_dev.services.minio import MinioServer
 
 pytestmark = pytest.mark.stack
 

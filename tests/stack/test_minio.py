@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyarrow import fs
 
-from lakehouse.services.minio import MinioServer, minio_binary_path, s3_client
+from lakehouse_dev.services.minio import MinioServer, minio_binary_path, s3_client
 
 pytestmark = pytest.mark.stack
 

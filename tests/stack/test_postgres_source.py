@@ -10,12 +10,12 @@ from pyiceberg.catalog.sql import SqlCatalog
 from lakehouse.extract import Extraction
 from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.iceberg.declarations import INGESTED_AT, SOURCE, bronze_declarations
-from lakehouse.northwind.generator import parse_scale
-from lakehouse.northwind.load import write_northwind
-from lakehouse.northwind.schema import NORTHWIND_TABLES
-from lakehouse.services.postgres import PostgresServer
 from lakehouse.settings import Settings
 from lakehouse.sources import SourceDatabase, SourceError
+from lakehouse_dev.generators.northwind.generator import parse_scale
+from lakehouse_dev.generators.northwind.load import write_northwind
+from lakehouse_dev.generators.northwind.schema import NORTHWIND_TABLES
+from lakehouse_dev.services.postgres import PostgresServer
 
 pytestmark = pytest.mark.stack
 

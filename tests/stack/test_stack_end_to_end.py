@@ -21,10 +21,10 @@ import sqlalchemy as sa
 from lakehouse.engine import LocalEngine, TrinoEngine
 from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.instance import prepare_dagster_home
-from lakehouse.northwind.generator import parse_scale
-from lakehouse.northwind.load import write_northwind
-from lakehouse.services.stack import Stack, recorded_processes, stack_settings
 from lakehouse.settings import Settings
+from lakehouse_dev.generators.northwind.generator import parse_scale
+from lakehouse_dev.generators.northwind.load import write_northwind
+from lakehouse_dev.services.stack import Stack, recorded_processes, stack_settings
 from tests.medallion import GOLD, BuiltLakehouse, materialize_medallion
 from tests.stack.conftest import unavailable
 

@@ -4,7 +4,7 @@ import pytest
 from pyiceberg.types import DateType, IntegerType, StringType, TimestamptzType
 
 from lakehouse.iceberg.declarations import DeclarationError, LoadMode, bronze_declarations, load_declaration
-from lakehouse.northwind.schema import NORTHWIND_TABLES
+from lakehouse_dev.generators.northwind.schema import NORTHWIND_TABLES
 
 VALID = """
 table: things

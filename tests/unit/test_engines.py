@@ -6,9 +6,9 @@ import pyarrow as pa
 import pytest
 
 from lakehouse.engine import LocalEngine, QueryError, TrinoEngine, _arrow_type, engine_for
-from lakehouse.services.process import free_port
-from lakehouse.services.stack import trino_catalog_environment
 from lakehouse.settings import Profile, Settings
+from lakehouse_dev.services.process import free_port
+from lakehouse_dev.services.stack import trino_catalog_environment
 
 
 @pytest.mark.parametrize(

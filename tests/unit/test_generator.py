@@ -6,11 +6,11 @@ import pyarrow.compute as pc
 import pytest
 import sqlalchemy as sa
 
-from lakehouse.northwind import generator
-from lakehouse.northwind.generator import NorthwindSize, parse_scale
-from lakehouse.northwind.load import northwind_exists, write_northwind
-from lakehouse.northwind.schema import NORTHWIND_TABLES
 from lakehouse.sources import SourceDatabase
+from lakehouse_dev.generators.northwind import generator
+from lakehouse_dev.generators.northwind.generator import NorthwindSize, parse_scale
+from lakehouse_dev.generators.northwind.load import northwind_exists, write_northwind
+from lakehouse_dev.generators.northwind.schema import NORTHWIND_TABLES
 
 # Column names of the public Northwind PostgreSQL sample database, in its order.
 PUBLIC_NORTHWIND_COLUMNS = {
@@ -126,7 +126,7 @@ def test_regenerating_replaces_rather_than_appends(tmp_path: Path) -> None:
 def test_databases_without_a_bulk_driver_get_batched_inserts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fast_url, portable_url = f"sqlite:///{tmp_path}/fast.db", f"sqlite:///{tmp_path}/portable.db"
     write_northwind(fast_url, NorthwindSize(3_000))
-    monkeypatch.setattr("lakehouse.northwind.load.has_adbc_driver", lambda url: False)
+    monkeypatch.setattr("lakehouse_dev.generators.northwind.load.has_adbc_driver", lambda url: False)
     write_northwind(portable_url, NorthwindSize(3_000))
     for table in NORTHWIND_TABLES:
         fast = SourceDatabase(fast_url).read(table, PUBLIC_NORTHWIND_COLUMNS[table]).read_all()

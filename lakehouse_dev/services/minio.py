@@ -18,7 +18,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from lakehouse.services.process import (
+from lakehouse_dev.services.process import (
     CACHE_DIR,
     ProcessServer,
     ServerProcess,

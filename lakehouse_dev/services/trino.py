@@ -17,7 +17,8 @@ from pathlib import Path
 
 import trino
 
-from lakehouse.services.process import (
+from lakehouse.settings import CHECKOUT_ROOT
+from lakehouse_dev.services.process import (
     CACHE_DIR,
     ProcessServer,
     ServerProcess,
@@ -28,7 +29,6 @@ from lakehouse.services.process import (
     maven_url,
     write_properties,
 )
-from lakehouse.settings import CHECKOUT_ROOT
 
 TRINO_VERSION = "476"
 TRINO_PLUGINS = ("iceberg",)
@@ -95,7 +95,7 @@ class TrinoServer(ProcessServer):
     """A single-node Trino (coordinator and worker) whose `iceberg` catalog is the lakehouse's.
 
     ``catalog_environment`` fills in `trino/catalog/iceberg.properties`: see
-    ``lakehouse.services.stack.trino_catalog_environment``.
+    ``lakehouse_dev.services.stack.trino_catalog_environment``.
     """
 
     data_dir: Path

@@ -14,7 +14,7 @@ from pathlib import Path
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from lakehouse.services.process import (
+from lakehouse_dev.services.process import (
     CACHE_DIR,
     MAVEN_CENTRAL,
     ProcessServer,
@@ -41,7 +41,7 @@ CLIENT_TIMEOUT_S = 10.0
 # Central is named as the one repository so that resolution goes where `download` goes.
 POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
-  <groupId>lakehouse.services</groupId>
+  <groupId>lakehouse_dev.services</groupId>
   <artifactId>kafka-classpath</artifactId>
   <version>{kafka}</version>
   <packaging>pom</packaging>

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakehouse.northwind import reference as ref
+from lakehouse_dev.generators.northwind import reference as ref
 
 ORDERS_PER_CHUNK = 400_000
 FIRST_ORDER_DATE = dt.date(1996, 7, 4)

@@ -12,8 +12,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lakehouse.services.process import ProcessServer, ServerProcess, ServiceUnavailable, free_port, run_checked
 from lakehouse.settings import STACK_POSTGRES_ROLE, stack_postgres_url
+from lakehouse_dev.services.process import ProcessServer, ServerProcess, ServiceUnavailable, free_port, run_checked
 
 POSTGRES_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 SERVER_USER = "postgres"  # the Debian package's system user; initdb refuses to run as root

@@ -14,10 +14,10 @@ from pathlib import Path
 import pyarrow as pa
 import sqlalchemy as sa
 
-from lakehouse.northwind import generator
-from lakehouse.northwind.generator import NorthwindSize
-from lakehouse.northwind.schema import NORTHWIND_TABLES, northwind_metadata
 from lakehouse.sources import adbc_connect, has_adbc_driver
+from lakehouse_dev.generators.northwind import generator
+from lakehouse_dev.generators.northwind.generator import NorthwindSize
+from lakehouse_dev.generators.northwind.schema import NORTHWIND_TABLES, northwind_metadata
 
 SMALLINT_MAX = 32_767
 INSERT_BATCH_ROWS = 10_000

@@ -17,12 +17,12 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 
 from lakehouse.iceberg.catalog import catalog_properties, open_catalog
-from lakehouse.services.kafka import KafkaBroker, kafka_libs
-from lakehouse.services.minio import MinioServer, minio_binary
-from lakehouse.services.postgres import PostgresServer, postgres_bin_dir
-from lakehouse.services.process import ServerProcess, free_port
-from lakehouse.services.trino import TrinoServer, install_trino
 from lakehouse.settings import DAGSTER_STORAGE_DRIVER, Profile, Settings, stack_postgres_url
+from lakehouse_dev.services.kafka import KafkaBroker, kafka_libs
+from lakehouse_dev.services.minio import MinioServer, minio_binary
+from lakehouse_dev.services.postgres import PostgresServer, postgres_bin_dir
+from lakehouse_dev.services.process import ServerProcess, free_port
+from lakehouse_dev.services.trino import TrinoServer, install_trino
 
 DATABASES = ("northwind", "iceberg", "dagster")
 PIDS_FILE = "pids.json"
