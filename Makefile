@@ -33,12 +33,14 @@ install: $(BIN)/lakehouse $(DBT_MANIFEST)
 
 demo: install
 	$(BIN)/lakehouse generate --scale classic --if-missing
+	$(BIN)/lakehouse init
 	$(BIN)/lakehouse materialize --job medallion
 	$(BIN)/lakehouse tables
 	$(BIN)/lakehouse kpis
 
 # `lakehouse dagster-home` writes dagster.yaml for the profile: PostgreSQL storage on `stack`.
 dev: install
+	$(BIN)/lakehouse init
 	$(BIN)/lakehouse dagster-home >/dev/null
 	$(BIN)/dagster dev -m lakehouse.definitions
 

@@ -71,15 +71,17 @@ def _extract_concurrent(home: Path) -> dict[str, object]:
 def _extract_asset(home: Path) -> dict[str, object]:
     import dagster as dg
 
-    from lakehouse.assets.bronze import build_bronze_assets
+    from lakehouse.defs.database.assets import build_bronze_assets
+    from lakehouse.defs.database.resources import source_database
+    from lakehouse.defs.resources import iceberg_catalog
     from lakehouse.iceberg.declarations import bronze_declarations
-    from lakehouse.resources import build_resources
     from lakehouse.settings import Settings
 
     settings = Settings(home=home / LAKEHOUSE, source_url=f"sqlite:///{home}/northwind.db")
     assets = build_bronze_assets(bronze_declarations())
     started = time.perf_counter()
-    result = dg.materialize([assets], resources=build_resources(settings))
+    resources = {"iceberg": iceberg_catalog(settings), "source_database": source_database(settings)}
+    result = dg.materialize([assets], resources=resources)
     seconds = time.perf_counter() - started
     rows = 0
     for event in result.get_asset_materialization_events():

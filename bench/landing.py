@@ -96,9 +96,11 @@ def _table_append_per_file(home: Path, rows: int, files: int) -> dict[str, objec
 def _asset(home: Path, rows: int, files: int) -> dict[str, object]:
     import dagster as dg
 
-    from lakehouse.assets.landing import LandingRunConfig, build_landing_asset, landing_resource
+    from lakehouse.defs.landing.assets import build_landing_asset
+    from lakehouse.defs.landing.jobs import LandingRunConfig
+    from lakehouse.defs.landing.resources import landing_store_resource
+    from lakehouse.defs.resources import iceberg_catalog
     from lakehouse.iceberg.declarations import landing_declarations
-    from lakehouse.resources import build_resources
 
     settings = _settings(home, "asset")
     [declaration] = [d for d in landing_declarations() if d.table == DATASET]
@@ -106,7 +108,7 @@ def _asset(home: Path, rows: int, files: int) -> dict[str, object]:
     started = time.perf_counter()
     result = dg.materialize(
         [asset],
-        resources=build_resources(settings) | {"landing": landing_resource(settings)},
+        resources={"iceberg": iceberg_catalog(settings), "landing": landing_store_resource(settings)},
         run_config=dg.RunConfig(ops={asset.op.name: LandingRunConfig(max_files=files)}),
     )
     seconds = time.perf_counter() - started

@@ -24,8 +24,8 @@ STEP_TIMEOUT_S = 3600
 def _measure(home: Path) -> dict[str, float]:
     import dagster as dg
 
-    from lakehouse.assets.medallion import DBT_EXECUTABLE, DBT_PROJECT_DIR
     from lakehouse.definitions import defs
+    from lakehouse.defs.medallion.assets import DBT_EXECUTABLE, DBT_PROJECT_DIR
 
     started = time.perf_counter()
     subprocess.run(

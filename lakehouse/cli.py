@@ -103,6 +103,19 @@ def generate(
 
 
 @app.command()
+def init() -> None:
+    """Create the catalog's bronze, silver and gold namespaces and every bronze table declared in `iceberg/`."""
+    from lakehouse.iceberg.catalog import catalog_for, prepare_catalog
+
+    settings = _settings()
+    created = prepare_catalog(catalog_for(settings))
+    typer.echo(
+        f"catalog {settings.catalog_name} at {settings.warehouse}: "
+        + (f"created {', '.join(created)}" if created else "up to date")
+    )
+
+
+@app.command()
 def materialize(
     job: Annotated[str, typer.Option(help="The job to run in this process.")] = "bronze_extract",
 ) -> None:
@@ -194,28 +207,25 @@ def tables(
     output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
 ) -> None:
     """List every Iceberg table with its row count and current snapshot."""
-    from lakehouse.iceberg.catalog import NAMESPACES, catalog_for
+    from lakehouse.iceberg.catalog import catalog_for, catalog_tables
     from lakehouse.iceberg.commits import current_row_count
 
     settings = _settings()
     catalog = catalog_for(settings)
     listing: list[dict[str, Any]] = []
-    for namespace in NAMESPACES:
-        for identifier in sorted(catalog.list_tables(namespace)):
-            table = catalog.load_table(identifier)
-            snapshot = table.current_snapshot()
-            listing.append(
-                {
-                    "table": ".".join(identifier),
-                    "rows": current_row_count(table),
-                    "snapshot_id": str(snapshot.snapshot_id) if snapshot else None,
-                    "committed_at": datetime.fromtimestamp(snapshot.timestamp_ms / 1000, UTC).isoformat(
-                        timespec="seconds"
-                    )
-                    if snapshot
-                    else None,
-                }
-            )
+    for identifier in catalog_tables(catalog):
+        table = catalog.load_table(identifier)
+        snapshot = table.current_snapshot()
+        listing.append(
+            {
+                "table": ".".join(identifier),
+                "rows": current_row_count(table),
+                "snapshot_id": str(snapshot.snapshot_id) if snapshot else None,
+                "committed_at": datetime.fromtimestamp(snapshot.timestamp_ms / 1000, UTC).isoformat(timespec="seconds")
+                if snapshot
+                else None,
+            }
+        )
     schema = pa.schema(
         [("table", pa.string()), ("rows", pa.int64()), ("snapshot_id", pa.string()), ("committed_at", pa.string())]
     )

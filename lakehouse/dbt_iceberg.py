@@ -16,7 +16,7 @@ from dbt.adapters.duckdb.utils import TargetConfig
 from pyiceberg.catalog.sql import SqlCatalog
 
 from lakehouse.engine import attach_catalog, attach_table
-from lakehouse.iceberg.catalog import catalog_for
+from lakehouse.iceberg.catalog import catalog_for, create_namespace
 from lakehouse.iceberg.commits import commit_load, missing_columns
 from lakehouse.settings import load_settings
 
@@ -45,6 +45,7 @@ class Plugin(BasePlugin):
             reader = cursor.sql(f'SELECT * FROM "{staged.schema}"."{staged.identifier}"').fetch_record_batch(
                 ARROW_BATCH_ROWS
             )
+            create_namespace(self.catalog, namespace)
             table = self.catalog.create_table_if_not_exists((namespace, name), schema=reader.schema)
             new_columns = missing_columns(table, reader.schema)
             if options["mode"] == "merge":

@@ -18,7 +18,7 @@ import trino
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
-from lakehouse.iceberg.catalog import NAMESPACES, catalog_for
+from lakehouse.iceberg.catalog import NAMESPACES, catalog_for, catalog_tables
 from lakehouse.settings import Profile, Settings
 
 LOCAL_SCHEME = "file://"
@@ -35,11 +35,6 @@ def _literal(text: str) -> str:
 
 class QueryError(Exception):
     """A query could not run; the message carries the engine's explanation."""
-
-
-def catalog_tables(catalog: Catalog) -> list[tuple[str, str]]:
-    """Every (namespace, table) in the bronze, silver and gold namespaces."""
-    return [(namespace, identifier[-1]) for namespace in NAMESPACES for identifier in catalog.list_tables(namespace)]
 
 
 def _drop_relation(connection: duckdb.DuckDBPyConnection, namespace: str, name: str) -> None:

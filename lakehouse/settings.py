@@ -5,6 +5,7 @@ called when a process starts (the CLI, the Dagster code location) and its result
 on as resources; nothing reads the environment at import time.
 """
 
+import os
 from enum import StrEnum
 from pathlib import Path
 
@@ -129,9 +130,18 @@ class Settings(BaseSettings):
     def dagster_home(self) -> Path:
         return self.home / "dagster"
 
+    @staticmethod
+    def variable_for(name: str) -> str:
+        """The environment variable of the setting ``name``."""
+        return f"{ENV_PREFIX}{name.upper()}"
+
+    def configured(self, name: str) -> bool:
+        """Whether the setting ``name`` holds the value its environment variable gives it, not a default."""
+        return os.environ.get(self.variable_for(name)) == str(getattr(self, name))
+
     def environment(self) -> dict[str, str]:
         """These settings as the ``LAKEHOUSE_*`` variables that child processes (dbt, Trino) read."""
-        return {f"{ENV_PREFIX}{name.upper()}": str(value) for name, value in self.model_dump(mode="json").items()}
+        return {self.variable_for(name): str(value) for name, value in self.model_dump(mode="json").items()}
 
 
 def _describe(error: ValidationError) -> str:

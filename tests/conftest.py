@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
-from lakehouse.iceberg.catalog import catalog_for
+from lakehouse.iceberg.catalog import catalog_for, prepare_catalog
 from lakehouse.settings import ENV_PREFIX, Settings
 from lakehouse.sources import SourceDatabase
 from lakehouse_dev.generators.northwind.generator import parse_scale
@@ -63,7 +63,10 @@ def classic_source(settings: Settings) -> SourceDatabase:
 
 @pytest.fixture
 def catalog(settings: Settings) -> SqlCatalog:
-    return catalog_for(settings)
+    """The settings' catalog after `lakehouse init`: the namespaces and the declared bronze tables."""
+    catalog = catalog_for(settings)
+    prepare_catalog(catalog)
+    return catalog
 
 
 @pytest.fixture(scope="session")

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 import dagster as dg
 import pytest
 
-from lakehouse.assets.bronze import build_bronze_assets
-from lakehouse.assets.medallion import build_dbt_assets, dbt_cli, dbt_project
-from lakehouse.checks.gold import gold_revenue_reconciles_with_silver
+from lakehouse.defs.database.assets import build_bronze_assets
+from lakehouse.defs.medallion.assets import DBT_PROJECT_DIR, dbt_models
+from lakehouse.defs.quality.checks import gold_reconciliation_check
 from lakehouse.iceberg.declarations import bronze_declarations
-from lakehouse.resources import build_resources
 from lakehouse.settings import Settings
 from lakehouse_dev.generators.northwind.generator import parse_scale
 from lakehouse_dev.generators.northwind.load import write_northwind
+from tests.resources import resources_for
 
 GOLD = ("daily_revenue", "revenue_by_country", "revenue_by_category", "sales_kpis", "customer_rfm",
         "customer_lifetime_value")  # fmt: skip
@@ -30,12 +30,10 @@ def in_environment(settings: Settings) -> Iterator[None]:
 
 
 def materialize_medallion(settings: Settings, instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
-    project = dbt_project(settings)
-    bronze = build_bronze_assets(bronze_declarations())
-    assets = [bronze, build_dbt_assets(project), gold_revenue_reconciles_with_silver]
-    resources = {**build_resources(settings), "dbt": dbt_cli(settings, project)}
+    models = dbt_models(DBT_PROJECT_DIR, settings.dbt_target)
+    assets = [build_bronze_assets(bronze_declarations()), models, gold_reconciliation_check(models)]
     with in_environment(settings):
-        return dg.materialize(assets, resources=resources, instance=instance, raise_on_error=False)
+        return dg.materialize(assets, resources=resources_for(settings), instance=instance, raise_on_error=False)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import sqlalchemy as sa
+from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.table import Table
 
@@ -12,17 +13,19 @@ from lakehouse.settings import Settings
 NAMESPACES: tuple[str, ...] = ("bronze", "silver", "gold")
 
 
-def catalog_properties(settings: Settings) -> dict[str, str]:
+def catalog_properties(
+    *, uri: str, warehouse: str, s3_endpoint: str, s3_access_key: str, s3_secret_key: str, s3_region: str
+) -> dict[str, str]:
     # Schema V1 of the JDBC catalog, the one Trino's Iceberg connector uses: an `iceberg_type`
     # column tells tables from views. pyiceberg creates new catalogs that way and migrates
     # catalogs an older pyiceberg created when asked to.
-    properties = {"uri": settings.catalog_uri, "warehouse": settings.warehouse, "schema_version": "v1"}
-    if settings.warehouse.startswith("s3://"):
+    properties = {"uri": uri, "warehouse": warehouse, "schema_version": "v1"}
+    if warehouse.startswith("s3://"):
         properties |= {
-            "s3.endpoint": settings.s3_endpoint,
-            "s3.access-key-id": settings.s3_access_key,
-            "s3.secret-access-key": settings.s3_secret_key,
-            "s3.region": settings.s3_region,
+            "s3.endpoint": s3_endpoint,
+            "s3.access-key-id": s3_access_key,
+            "s3.secret-access-key": s3_secret_key,
+            "s3.region": s3_region,
         }
     return properties
 
@@ -35,30 +38,66 @@ def _prepare_local_paths(properties: dict[str, str]) -> None:
         Path(properties["warehouse"].removeprefix("file://")).mkdir(parents=True, exist_ok=True)
 
 
-def open_catalog(name: str, properties: dict[str, str], *, declared_tables: bool = True) -> SqlCatalog:
-    """Open the catalog, creating if needed its tables, the bronze, silver and gold namespaces,
-    and (with ``declared_tables``) every bronze table declared in `iceberg/`.
-
-    Declared tables exist before their first load, so dbt models over a source that has not
-    delivered anything yet (no landing file, no Kafka message) read an empty table. Creating
-    them writes to the warehouse, which must be reachable by then.
-    """
+def open_catalog(name: str, properties: dict[str, str]) -> SqlCatalog:
+    """Open the catalog. It creates no namespace and no table: a sensor may open it every tick."""
     _prepare_local_paths(properties)
-    catalog = SqlCatalog(name, **properties)
-    for namespace in NAMESPACES:
-        catalog.create_namespace_if_not_exists(namespace)
-    if not declared_tables:
-        return catalog
-    existing = {identifier[-1] for identifier in catalog.list_tables("bronze")}
-    for declaration in all_declarations():
-        if declaration.table not in existing:
-            bronze_table(catalog, declaration)
-    return catalog
+    return SqlCatalog(name, **properties)
 
 
 def catalog_for(settings: Settings) -> SqlCatalog:
     """The catalog the settings name."""
-    return open_catalog(settings.catalog_name, catalog_properties(settings))
+    return open_catalog(
+        settings.catalog_name,
+        catalog_properties(
+            uri=settings.catalog_uri,
+            warehouse=settings.warehouse,
+            s3_endpoint=settings.s3_endpoint,
+            s3_access_key=settings.s3_access_key,
+            s3_secret_key=settings.s3_secret_key,
+            s3_region=settings.s3_region,
+        ),
+    )
+
+
+def catalog_tables(catalog: Catalog) -> list[tuple[str, str]]:
+    """Every (namespace, table) in the bronze, silver and gold namespaces, in that order and then by
+    name; none before the namespaces exist."""
+    existing = {namespace[0] for namespace in catalog.list_namespaces()}
+    return [
+        (namespace, table)
+        for namespace in NAMESPACES
+        if namespace in existing
+        for table in sorted(identifier[-1] for identifier in catalog.list_tables(namespace))
+    ]
+
+
+def create_namespace(catalog: Catalog, namespace: str) -> None:
+    """Create ``namespace`` unless it exists, also when another writer creates it at the same time:
+    pyiceberg's SqlCatalog reports that race as the database's integrity error, not as
+    NamespaceAlreadyExistsError."""
+    try:
+        catalog.create_namespace_if_not_exists(namespace)
+    except sa.exc.IntegrityError:
+        if not catalog.namespace_exists(namespace):
+            raise
+
+
+def prepare_catalog(catalog: Catalog) -> list[str]:
+    """Create the bronze, silver and gold namespaces and every bronze table declared in `iceberg/`
+    that does not exist yet; returns the tables it created.
+
+    Declared tables exist before their first load, so dbt models over a source that has not
+    delivered anything yet (no landing file, no Kafka message) read an empty table. `lakehouse
+    init` runs this, and so does every materialisation of the dbt models, before dbt starts.
+    Creating tables writes to the warehouse, which must be reachable by then.
+    """
+    for namespace in NAMESPACES:
+        create_namespace(catalog, namespace)
+    existing = {identifier[-1] for identifier in catalog.list_tables("bronze")}
+    missing = [d for d in all_declarations() if d.table not in existing]
+    for declaration in missing:
+        bronze_table(catalog, declaration)
+    return [f"bronze.{d.table}" for d in missing]
 
 
 # Loads record their source position in the commit and retry from a freshly read position
@@ -67,8 +106,9 @@ def catalog_for(settings: Settings) -> SqlCatalog:
 POSITION_COMMIT_PROPERTIES = {"commit.retry.num-retries": "0"}
 
 
-def bronze_table(catalog: SqlCatalog, declaration: BronzeTableDeclaration) -> Table:
+def bronze_table(catalog: Catalog, declaration: BronzeTableDeclaration) -> Table:
     """The bronze table for ``declaration``: created on first use, its properties kept as declared."""
+    create_namespace(catalog, "bronze")
     schema = declaration.schema()
     properties = declaration.properties | POSITION_COMMIT_PROPERTIES
     table = catalog.create_table_if_not_exists(

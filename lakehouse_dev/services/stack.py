@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from lakehouse.iceberg.catalog import catalog_properties, open_catalog
+from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.settings import DAGSTER_STORAGE_DRIVER, Profile, Settings, stack_postgres_url
 from lakehouse_dev.services.kafka import KafkaBroker, kafka_libs
 from lakehouse_dev.services.minio import MinioServer, minio_binary
@@ -133,8 +133,8 @@ class Stack:
 
     def start_trino(self) -> None:
         """Start Trino once PostgreSQL runs: its JDBC catalog expects the catalog tables, which
-        pyiceberg creates. Not the declared bronze tables: MinIO may still be starting."""
-        open_catalog(self.settings.catalog_name, catalog_properties(self.settings), declared_tables=False)
+        pyiceberg creates when it opens the catalog."""
+        catalog_for(self.settings)
         self.trino.start()
 
     def stop(self) -> None:

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lakehouse.cli import app
+from lakehouse.iceberg.declarations import all_declarations
 
 runner = CliRunner()
 
@@ -27,6 +28,7 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         patch.setenv("LAKEHOUSE_HOME", str(home / "lakehouse"))
         patch.setenv("DAGSTER_HOME", str(home / "dagster"))
         invoke("generate", "--scale", "classic")
+        invoke("init")
         invoke("materialize")
     return home
 
@@ -47,6 +49,15 @@ def test_generate_rejects_a_bad_scale() -> None:
     result = runner.invoke(app, ["generate", "--scale", "lots"])
     assert result.exit_code == 1
     assert "scale 'lots' is not 'classic'" in result.stderr
+
+
+def test_init_creates_the_declared_tables_once() -> None:
+    declared = {f"bronze.{d.table}" for d in all_declarations()}
+    first = invoke("init")
+    assert set(first.strip().split(": created ")[1].split(", ")) == declared
+    assert invoke("init").endswith("up to date\n")
+    listing = json.loads(invoke("tables", "--format", "json"))
+    assert {entry["table"] for entry in listing} == declared
 
 
 def test_materialize_then_tables_lists_rows_and_snapshots(demo_lakehouse: None) -> None:

@@ -4,20 +4,20 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from lakehouse.assets.bronze import build_bronze_assets
 from lakehouse.definitions import defs
+from lakehouse.defs.database.assets import build_bronze_assets
 from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.iceberg.declarations import bronze_declarations
-from lakehouse.resources import build_resources
 from lakehouse.settings import Settings
 from lakehouse.sources import SourceDatabase
 from lakehouse_dev.generators.northwind.schema import NORTHWIND_TABLES
+from tests.resources import resources_for
 
 
 def materialize(settings: Settings, selection: str = "*") -> dg.ExecuteInProcessResult:
     return dg.materialize(
         [build_bronze_assets(bronze_declarations())],
-        resources=build_resources(settings),
+        resources=resources_for(settings),
         selection=selection,
         raise_on_error=False,
     )

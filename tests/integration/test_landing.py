@@ -12,14 +12,11 @@ import pyarrow.compute as pc
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
-from lakehouse.assets.landing import (
-    NO_QUARANTINED_INPUT,
-    build_landing_asset,
-    landing_asset_definitions,
-    landing_job_name,
-    landing_resource,
-    landing_run_config,
-)
+from lakehouse.defs.landing.assets import NO_QUARANTINED_INPUT, build_landing_asset, landing_assets
+from lakehouse.defs.landing.jobs import landing_jobs, landing_run_config
+from lakehouse.defs.landing.resources import landing_resources
+from lakehouse.defs.landing.sensors import build_landing_sensor, landing_sensors, next_batch
+from lakehouse.defs.resources import resources
 from lakehouse.iceberg.commits import recorded
 from lakehouse.iceberg.declarations import landing_declarations
 from lakehouse.ingest.landing import (
@@ -33,9 +30,8 @@ from lakehouse.ingest.landing import (
     deliver_sample_files,
     landing_store,
 )
-from lakehouse.resources import build_resources
-from lakehouse.sensors.landing import build_landing_sensor, landing_sensor_definitions, next_batch
 from lakehouse.settings import Settings
+from tests.resources import resources_for
 
 DECLARATION = next(d for d in landing_declarations() if d.table == "marketplace_orders")
 HEADER = "marketplace,order_id,product_id,order_date,customer_id,country,quantity,unit_price,discount\n"
@@ -296,7 +292,7 @@ def materialize(settings: Settings, files: list[str] | None = None) -> dg.Execut
     run_config = landing_run_config(DECLARATION, files) if files is not None else None
     return dg.materialize(
         [build_landing_asset(DECLARATION)],
-        resources=build_resources(settings) | {"landing": landing_resource(settings)},
+        resources=resources_for(settings),
         run_config=run_config,
     )
 
@@ -340,12 +336,15 @@ def test_definitions_hold_the_asset_job_sensor_and_resource(settings: Settings) 
     # Like `bronze_extract`, a job may select the bronze group without the landing check.
     without_checks = dg.define_asset_job("bronze_only", selection=dg.AssetSelection.groups("bronze").without_checks())
     definitions = dg.Definitions.merge(
-        landing_asset_definitions(settings),
-        landing_sensor_definitions(settings),
-        dg.Definitions(resources=build_resources(settings), jobs=[without_checks]),
+        landing_assets(),
+        landing_jobs(),
+        landing_sensors(),
+        landing_resources(),
+        resources(),
+        dg.Definitions(jobs=[without_checks]),
     )
     key = dg.AssetKey(["bronze", "marketplace_orders"])
-    job = definitions.resolve_job_def(landing_job_name(DECLARATION))
+    job = definitions.resolve_job_def("marketplace_orders_to_gold")
     assert key in job.asset_layer.executable_asset_keys
     assert key in definitions.resolve_job_def("bronze_only").asset_layer.executable_asset_keys
     sensor = definitions.resolve_sensor_def("marketplace_orders_landing_files")
@@ -360,7 +359,7 @@ def evaluate_sensor(settings: Settings, instance: dg.DagsterInstance) -> dg.RunR
     sensor = build_landing_sensor(DECLARATION, settings.sensor_interval_seconds)
     context = dg.build_sensor_context(
         instance=instance,
-        resources={"iceberg": build_resources(settings)["iceberg"], "landing": landing_resource(settings)},
+        resources=resources_for(settings),
     )
     return sensor(context)
 
@@ -393,7 +392,7 @@ def test_the_sensor_requests_a_run_for_new_files_only(
 def test_the_sensor_waits_while_a_run_of_its_job_is_in_progress(settings: Settings, store: LandingStore) -> None:
     instance = dg.DagsterInstance.ephemeral()
     deliver_sample_files(store, files=1, rows=5, file_format="csv", seed=14)
-    instance.add_run(dg.DagsterRun(job_name=landing_job_name(DECLARATION), status=dg.DagsterRunStatus.STARTED))
+    instance.add_run(dg.DagsterRun(job_name="marketplace_orders_to_gold", status=dg.DagsterRunStatus.STARTED))
 
     skipped = evaluate_sensor(settings, instance)
 

@@ -7,8 +7,9 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from lakehouse.assets.medallion import DBT_EXECUTABLE, DBT_PROJECT_DIR, dbt_cli, dbt_project
 from lakehouse.definitions import defs
+from lakehouse.defs.medallion.assets import DBT_EXECUTABLE, DBT_PROJECT_DIR
+from lakehouse.defs.medallion.resources import dbt_cli
 from lakehouse.engine import LocalEngine
 from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.settings import Settings
@@ -114,8 +115,7 @@ def test_new_orders_are_merged_into_silver_and_reach_gold(settings: Settings, cl
     assert master.current_snapshot().summary.operation.value in {"append", "overwrite"}
     assert engine(settings).scalar("SELECT orders FROM gold.sales_kpis") == 837
 
-    project = dbt_project(settings)
-    dbt_cli(settings, project).cli(["build", "--full-refresh", "--select", "sales_master+"]).wait()
+    dbt_cli(settings).cli(["build", "--full-refresh", "--select", "sales_master+"]).wait()
     assert catalog.load_table(("silver", "sales_master")).scan().to_arrow().num_rows == 2155 + new_lines
 
 

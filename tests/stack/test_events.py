@@ -20,14 +20,11 @@ import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, Producer
 from pyiceberg.table import Table
 
-from lakehouse.assets.events import (
-    QUARANTINE_CHECK,
-    KafkaResource,
-    build_event_asset,
-    event_asset_definitions,
-    event_job_name,
-    kafka_resource,
-)
+from lakehouse.defs.events.assets import QUARANTINE_CHECK, build_event_asset, event_assets
+from lakehouse.defs.events.jobs import event_jobs
+from lakehouse.defs.events.resources import KafkaResource, event_resources
+from lakehouse.defs.events.sensors import build_event_sensor, event_sensors
+from lakehouse.defs.resources import resources
 from lakehouse.iceberg.catalog import bronze_table, catalog_for
 from lakehouse.iceberg.commits import summary_key
 from lakehouse.iceberg.declarations import TopicDeclaration, topic_declarations
@@ -48,11 +45,10 @@ from lakehouse.ingest.events import (
     quarantine_table,
 )
 from lakehouse.ingest.rows import declared_schema
-from lakehouse.resources import build_resources
-from lakehouse.sensors.events import build_event_sensor, event_sensor_definitions
 from lakehouse.settings import Settings
 from lakehouse_dev.services.kafka import KafkaBroker
 from lakehouse_dev.services.process import free_port
+from tests.resources import resources_for
 
 pytestmark = pytest.mark.stack
 
@@ -383,8 +379,9 @@ def test_a_topic_that_does_not_exist_yet_is_nothing_to_load(
 
 
 def sensor_context(settings: Settings, instance: dg.DagsterInstance | None = None) -> dg.SensorEvaluationContext:
-    resources = {"iceberg": build_resources(settings)["iceberg"], "kafka": kafka_resource(settings)}
-    return dg.build_sensor_context(instance=instance or dg.DagsterInstance.ephemeral(), resources=resources)
+    return dg.build_sensor_context(
+        instance=instance or dg.DagsterInstance.ephemeral(), resources=resources_for(settings)
+    )
 
 
 def test_the_sensor_requests_a_bounded_run_that_loads_exactly_that(
@@ -401,8 +398,7 @@ def test_the_sensor_requests_a_bounded_run_that_loads_exactly_that(
     assert all(0 < requested[p] <= ends[p] for p in ends)
 
     asset = build_event_asset(declaration)
-    resources = build_resources(kafka_settings) | {"kafka": kafka_resource(kafka_settings)}
-    run = dg.materialize([asset], resources=resources, run_config=request.run_config)
+    run = dg.materialize([asset], resources=resources_for(kafka_settings), run_config=request.run_config)
     assert run.success
     metadata = run.get_asset_materialization_events()[0].materialization.metadata
     assert metadata["rows_written"].value == 1000
@@ -427,7 +423,7 @@ def test_the_sensor_skips_when_up_to_date_or_while_its_job_runs(
     produce(kafka, declaration, 100, seed=2)
     instance = dg.DagsterInstance.ephemeral()
     assert isinstance(sensor(sensor_context(kafka_settings, instance)), dg.RunRequest)
-    job_name = event_job_name(declaration)
+    job_name = f"{declaration.table}_to_gold"
     instance.add_run(dg.DagsterRun(job_name=job_name, run_id=str(uuid.uuid4()), status=dg.DagsterRunStatus.STARTED))
     busy = sensor(sensor_context(kafka_settings, instance))
     assert isinstance(busy, dg.SkipReason) and job_name in str(busy.skip_message)
@@ -451,7 +447,7 @@ def test_with_kafka_off_the_sensor_skips_and_the_asset_succeeds_writing_nothing(
     assert settings.kafka_bootstrap_servers == ""
     skipped = build_event_sensor(declaration, interval_seconds=10)(sensor_context(settings))
     assert isinstance(skipped, dg.SkipReason) and skipped.skip_message == KAFKA_OFF
-    resources = build_resources(settings) | {"kafka": KafkaResource(bootstrap_servers="")}
+    resources = resources_for(settings) | {"kafka": KafkaResource(bootstrap_servers="")}
     run = dg.materialize([build_event_asset(declaration)], resources=resources)
     assert run.success
     metadata = run.get_asset_materialization_events()[0].materialization.metadata
@@ -464,8 +460,7 @@ def test_a_run_with_poison_warns_through_its_check(
     kafka: KafkaBroker, kafka_settings: Settings, declaration: TopicDeclaration
 ) -> None:
     produce(kafka, declaration, 200, poison=5)
-    resources = build_resources(kafka_settings) | {"kafka": kafka_resource(kafka_settings)}
-    run = dg.materialize([build_event_asset(declaration)], resources=resources)
+    run = dg.materialize([build_event_asset(declaration)], resources=resources_for(kafka_settings))
     assert run.success
     [check] = run.get_asset_check_evaluations()
     assert (check.passed, check.severity) == (False, dg.AssetCheckSeverity.WARN)
@@ -474,11 +469,7 @@ def test_a_run_with_poison_warns_through_its_check(
 
 def test_the_definitions_give_the_asset_its_job_sensor_and_resource() -> None:
     settings = Settings()
-    definitions = dg.Definitions.merge(
-        event_asset_definitions(settings),
-        event_sensor_definitions(settings),
-        dg.Definitions(resources=build_resources(settings)),
-    )
+    definitions = dg.Definitions.merge(event_assets(), event_jobs(), event_sensors(), event_resources(), resources())
     job = definitions.resolve_job_def("sales_events_to_gold")
     assert dg.AssetKey(["bronze", "sales_events"]) in job.asset_layer.executable_asset_keys
     sensor = definitions.resolve_sensor_def("sales_events_kafka_offsets")

@@ -7,14 +7,15 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from lakehouse.assets.landing import NO_QUARANTINED_INPUT, build_landing_asset, landing_resource, landing_run_config
+from lakehouse.defs.landing.assets import NO_QUARANTINED_INPUT, build_landing_asset
+from lakehouse.defs.landing.jobs import landing_run_config
+from lakehouse.defs.landing.sensors import build_landing_sensor
 from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.iceberg.declarations import landing_declarations
 from lakehouse.ingest.landing import S3LandingStore, deliver_sample_files, landing_store
-from lakehouse.resources import build_resources
-from lakehouse.sensors.landing import build_landing_sensor
 from lakehouse.settings import Settings
 from lakehouse_dev.services.minio import MinioServer
+from tests.resources import resources_for
 
 pytestmark = pytest.mark.stack
 
@@ -45,7 +46,7 @@ def object_text(minio: MinioServer, key: str) -> str:
 def evaluate_sensor(settings: Settings) -> dg.RunRequest | dg.SkipReason:
     context = dg.build_sensor_context(
         instance=dg.DagsterInstance.ephemeral(),
-        resources={"iceberg": build_resources(settings)["iceberg"], "landing": landing_resource(settings)},
+        resources=resources_for(settings),
     )
     return build_landing_sensor(DECLARATION, settings.sensor_interval_seconds)(context)
 
@@ -53,7 +54,7 @@ def evaluate_sensor(settings: Settings) -> dg.RunRequest | dg.SkipReason:
 def materialize(settings: Settings, run_config: dg.RunConfig | dict[str, object]) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         [build_landing_asset(DECLARATION)],
-        resources=build_resources(settings) | {"landing": landing_resource(settings)},
+        resources=resources_for(settings),
         run_config=run_config,
     )
 

@@ -1,86 +1,29 @@
 """Bronze assets fed by Kafka, one per topic declared in `iceberg/`.
 
 A run loads one bounded micro-batch: from the offsets the table's last commit recorded up to the
-end offsets in its run config (the sensor in `lakehouse.sensors.events` puts them there), or to
+end offsets in its run config (the sensor in `lakehouse.defs.events.sensors` puts them there), or to
 the topic's current end when none are given. The batch's quarantined messages are reported by a
 warning check. With Kafka off the asset still succeeds, so `medallion` runs on a laptop without it.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
-from pydantic import Field
 
-from lakehouse.assets.bronze import BRONZE_GROUP, bronze_key, load_metadata, through_gold_job
+from lakehouse.defs.bronze import BRONZE_GROUP, bronze_key, declared_in, load_metadata
+from lakehouse.defs.events.jobs import EventBatchConfig, event_op_name
+from lakehouse.defs.events.resources import KafkaResource
+from lakehouse.defs.resources import IcebergCatalogResource
 from lakehouse.iceberg.declarations import TopicDeclaration, topic_declarations
 from lakehouse.ingest.events import (
-    MAX_RECORDS,
-    MAX_WAIT_SECONDS,
     IngestResult,
     TopicIngestion,
     consumer_group,
     encode_offsets,
     quarantine_name,
 )
-from lakehouse.resources import IcebergCatalogResource
-from lakehouse.settings import Settings
 
 QUARANTINE_CHECK = "no_quarantined_messages"
-
-
-class KafkaResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """The Kafka cluster the event topics are read from."""
-
-    bootstrap_servers: str = Field(description="host:port[,host:port...]; empty when Kafka is off")
-
-
-def kafka_resource(settings: Settings) -> KafkaResource:
-    return KafkaResource(bootstrap_servers=settings.kafka_bootstrap_servers)
-
-
-class EventBatchConfig(dg.Config):
-    """The micro-batch a run loads."""
-
-    end_offsets: dict[str, int] | None = Field(
-        default=None,
-        description="per partition (as text), the offset to read up to, not included; "
-        "unset: the topic's end when the run starts",
-    )
-    max_records: int = Field(default=MAX_RECORDS, gt=0, description="at most this many messages in the batch")
-    max_wait_seconds: float = Field(
-        default=MAX_WAIT_SECONDS, gt=0, description="after this long, load what was read so far and record that"
-    )
-
-
-def event_op_name(declaration: TopicDeclaration) -> str:
-    return bronze_key(declaration.table).to_python_identifier()
-
-
-def event_run_config(
-    declaration: TopicDeclaration, end_offsets: Mapping[int, int], max_records: int, max_wait_seconds: float
-) -> dg.RunConfig:
-    """The run config of a run that loads up to ``end_offsets``."""
-    batch = EventBatchConfig(
-        end_offsets={str(p): o for p, o in sorted(end_offsets.items())},
-        max_records=max_records,
-        max_wait_seconds=max_wait_seconds,
-    )
-    return dg.RunConfig(ops={event_op_name(declaration): batch})
-
-
-def event_job_name(declaration: TopicDeclaration) -> str:
-    return f"{declaration.table}_to_gold"
-
-
-def event_job(declaration: TopicDeclaration) -> UnresolvedAssetJobDefinition:
-    """The topic's table and everything built on it, as far as gold: what the topic's sensor runs."""
-    return through_gold_job(
-        event_job_name(declaration),
-        declaration.table,
-        f"A micro-batch of Kafka topic `{declaration.topic.name}` into bronze.{declaration.table}, "
-        "then the models downstream of it through gold.",
-    )
 
 
 def _metadata(result: IngestResult, ingestion: TopicIngestion) -> dict[str, object]:
@@ -123,7 +66,7 @@ def build_event_asset(declaration: TopicDeclaration) -> dg.AssetsDefinition:
         kinds={"iceberg", "python", "kafka"},
         description=f"Kafka topic `{topic}` (JSON values), loaded in micro-batches exactly once: each commit "
         f"records the offsets it read up to. Messages that do not fit go to bronze.{quarantine_name(declaration)}. "
-        f"Declared in `iceberg/{declaration.path.name if declaration.path else declaration.table}`.",
+        f"Declared in {declared_in(declaration)}.",
         metadata={
             "dagster/table_name": f"bronze.{declaration.table}",
             "topic": topic,
@@ -173,10 +116,6 @@ def build_event_asset(declaration: TopicDeclaration) -> dg.AssetsDefinition:
     return load_topic
 
 
-def event_asset_definitions(settings: Settings) -> dg.Definitions:
-    declarations = topic_declarations()
-    return dg.Definitions(
-        assets=[build_event_asset(d) for d in declarations],
-        jobs=[event_job(d) for d in declarations],
-        resources={"kafka": kafka_resource(settings)},
-    )
+@dg.definitions
+def event_assets() -> dg.Definitions:
+    return dg.Definitions(assets=[build_event_asset(d) for d in topic_declarations()])

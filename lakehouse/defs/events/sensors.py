@@ -8,18 +8,20 @@ at most ``max_records`` messages in all. It never consumes: its Kafka calls shar
 
 import dagster as dg
 
-from lakehouse.assets.events import KafkaResource, event_job_name, event_run_config
+from lakehouse.defs.bronze import to_gold_job_name
+from lakehouse.defs.events.jobs import event_run_config
+from lakehouse.defs.events.resources import KafkaResource
+from lakehouse.defs.resources import IcebergCatalogResource
+from lakehouse.defs.runs import run_in_progress
 from lakehouse.iceberg.declarations import TopicDeclaration, topic_declarations
 from lakehouse.ingest.events import KAFKA_OFF, MAX_RECORDS, MAX_WAIT_SECONDS, next_batch
-from lakehouse.resources import IcebergCatalogResource
-from lakehouse.sensors.runs import run_in_progress
-from lakehouse.settings import Settings
+from lakehouse.settings import load_settings
 
 
 def build_event_sensor(
     declaration: TopicDeclaration, interval_seconds: int, max_records: int = MAX_RECORDS
 ) -> dg.SensorDefinition:
-    job_name = event_job_name(declaration)
+    job_name = to_gold_job_name(declaration.table)
     topic = declaration.topic.name
 
     @dg.sensor(
@@ -52,7 +54,7 @@ def build_event_sensor(
     return kafka_offsets
 
 
-def event_sensor_definitions(settings: Settings) -> dg.Definitions:
-    return dg.Definitions(
-        sensors=[build_event_sensor(d, settings.sensor_interval_seconds) for d in topic_declarations()]
-    )
+@dg.definitions
+def event_sensors() -> dg.Definitions:
+    interval = load_settings().sensor_interval_seconds
+    return dg.Definitions(sensors=[build_event_sensor(d, interval) for d in topic_declarations()])

@@ -6,23 +6,16 @@ checks run right after its load, on the snapshot the load committed.
 """
 
 from collections.abc import Iterator, Sequence
-from typing import Protocol
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 from pyiceberg.catalog import Catalog
-from pyiceberg.table import Table
 
-from lakehouse.checks.bronze import CHECK_DESCRIPTIONS, CheckOutcome, check_bronze_table
+from lakehouse.defs.bronze import BRONZE_GROUP, bronze_key, declared_in, load_metadata
+from lakehouse.defs.database.checks import CHECK_DESCRIPTIONS, CheckOutcome, check_bronze_table
+from lakehouse.defs.database.resources import SourceDatabaseResource
+from lakehouse.defs.resources import IcebergCatalogResource
 from lakehouse.extract import ExtractResult, extract_tables
 from lakehouse.iceberg.declarations import TableDeclaration, bronze_declarations
-from lakehouse.resources import IcebergCatalogResource, SourceDatabaseResource
-
-BRONZE_GROUP = "bronze"
-
-
-def bronze_key(table: str) -> dg.AssetKey:
-    return dg.AssetKey(["bronze", table])
 
 
 def _spec(declaration: TableDeclaration) -> dg.AssetSpec:
@@ -32,7 +25,7 @@ def _spec(declaration: TableDeclaration) -> dg.AssetSpec:
         key=bronze_key(declaration.table),
         group_name=BRONZE_GROUP,
         description=f"Source table `{declaration.source.table}`, loaded {mode}{cursor}; declared in "
-        f"`iceberg/{declaration.path.name if declaration.path else declaration.table}`.",
+        f"{declared_in(declaration)}.",
         kinds={"iceberg", "python"},
         metadata={
             "dagster/table_name": f"bronze.{declaration.table}",
@@ -47,47 +40,6 @@ def _check_specs(declaration: TableDeclaration) -> list[dg.AssetCheckSpec]:
         dg.AssetCheckSpec(name, asset=bronze_key(declaration.table), description=description)
         for name, description in CHECK_DESCRIPTIONS.items()
     ]
-
-
-def column_schema(table: Table) -> dg.TableSchema:
-    return dg.TableSchema(
-        columns=[
-            dg.TableColumn(
-                field.name,
-                str(field.field_type),
-                description=field.doc,
-                constraints=dg.TableColumnConstraints(nullable=not field.required),
-            )
-            for field in table.schema().fields
-        ]
-    )
-
-
-class LoadOutcome(Protocol):
-    """What every bronze load reports, whatever its source."""
-
-    @property
-    def rows_written(self) -> int: ...
-    @property
-    def total_rows(self) -> int: ...
-    @property
-    def snapshot_id(self) -> int | None: ...
-    @property
-    def seconds(self) -> float: ...
-
-
-def load_metadata(catalog: Catalog, table_name: str, outcome: LoadOutcome) -> dict[str, object]:
-    """A bronze load's metadata: the rows, the snapshot it committed, and the table as it is now."""
-    table = catalog.load_table(("bronze", table_name))
-    return {
-        "rows_written": outcome.rows_written,
-        "dagster/row_count": outcome.total_rows,
-        "snapshot_id": str(outcome.snapshot_id),
-        "table_location": dg.MetadataValue.path(table.location()),
-        "partition_spec": str(table.spec()),
-        "dagster/column_schema": column_schema(table),
-        "seconds": round(outcome.seconds, 3),
-    }
 
 
 def _materialization(catalog: Catalog, result: ExtractResult, declaration: TableDeclaration) -> dg.MaterializeResult:  # type: ignore[type-arg]
@@ -115,27 +67,6 @@ def _check_result(declaration: TableDeclaration, outcome: CheckOutcome) -> dg.As
         description=outcome.description,
         metadata=outcome.metadata,  # type: ignore[arg-type]
     )
-
-
-def through_gold_job(name: str, table: str, description: str) -> UnresolvedAssetJobDefinition:
-    """The load of one bronze table and every model downstream of it, as one run.
-
-    Sensors request one for each delivery. Its steps run in the run's own process: a process
-    per step costs seconds of imports, which a small batch would spend waiting.
-    """
-    return dg.define_asset_job(
-        name,
-        selection=dg.AssetSelection.assets(bronze_key(table)).downstream(),
-        description=description,
-        executor_def=dg.in_process_executor,
-    )
-
-
-def bronze_selection(declarations: Sequence[TableDeclaration]) -> dg.AssetSelection:
-    """The database tables with the checks their extraction runs; dbt's source tests run with dbt."""
-    checks = [dg.AssetCheckKey(bronze_key(d.table), name) for d in declarations for name in CHECK_DESCRIPTIONS]
-    tables = dg.AssetSelection.assets(*(bronze_key(d.table) for d in declarations))
-    return tables.without_checks() | dg.AssetSelection.checks(*checks)
 
 
 def build_bronze_assets(declarations: Sequence[TableDeclaration]) -> dg.AssetsDefinition:
@@ -185,5 +116,6 @@ def build_bronze_assets(declarations: Sequence[TableDeclaration]) -> dg.AssetsDe
     return extract_northwind
 
 
-def bronze_definitions() -> dg.Definitions:
+@dg.definitions
+def database_assets() -> dg.Definitions:
     return dg.Definitions(assets=[build_bronze_assets(bronze_declarations())])

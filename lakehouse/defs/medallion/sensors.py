@@ -7,10 +7,12 @@ other way bronze changes: a run of `bronze_extract`, a load materialised by hand
 
 import dagster as dg
 
-from lakehouse.settings import Settings
+from lakehouse.settings import load_settings
 
 
-def automation_definitions(settings: Settings) -> dg.Definitions:
+@dg.definitions
+def medallion_sensors() -> dg.Definitions:
+    settings = load_settings()
     return dg.Definitions(
         sensors=[
             dg.AutomationConditionSensorDefinition(

@@ -1,33 +1,27 @@
 """Silver and gold: the dbt project in `dbt/` as Dagster assets.
 
-dbt sources map to the bronze assets (``["bronze", table]``) and models to ``[schema, name]``
-(``silver``/``gold``), so bronze → silver → gold is one lineage. dbt tests, source tests
-included, are asset checks. Each model's materialisation carries its Iceberg row count and
-snapshot id, read from the catalog after dbt committed it.
+Asset keys come from the dbt project itself: each source declares its bronze asset key in its
+``meta`` (``["bronze", table]``), and each model is keyed by the schema it is configured to land
+in and its name (``["silver", name]``, ``["gold", name]``), so bronze → silver → gold is one
+lineage. dbt tests, source tests included, are asset checks. Each model's materialisation
+carries its Iceberg row count and snapshot id, read from the catalog after dbt committed it.
 """
 
-import importlib.metadata
 import sys
 from collections.abc import Iterator, Mapping
-from functools import cached_property
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import (
-    DagsterDbtTranslator,
-    DagsterDbtTranslatorSettings,
-    DbtCliResource,
-    DbtProject,
-    dbt_assets,
-)
-from packaging import version
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 
+from lakehouse.defs.resources import IcebergCatalogResource
+from lakehouse.iceberg.catalog import prepare_catalog
 from lakehouse.iceberg.commits import current_row_count
-from lakehouse.resources import IcebergCatalogResource
-from lakehouse.settings import CHECKOUT_ROOT, Settings
+from lakehouse.settings import CHECKOUT_ROOT, load_settings
 
 DBT_PROJECT_DIR = CHECKOUT_ROOT / "dbt"
 # The dbt installed beside this interpreter, whether or not its virtualenv is activated.
@@ -35,12 +29,7 @@ DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
 
 class LakehouseTranslator(DagsterDbtTranslator):
-    """Sources are the bronze tables; models are named by the medallion schema they land in."""
-
-    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
-        if dbt_resource_props["resource_type"] == "source":
-            return dg.AssetKey(["bronze", dbt_resource_props["name"]])
-        return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+    """Groups by medallion layer; silver and gold follow new bronze data as soon as it lands."""
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "source":
@@ -48,32 +37,14 @@ class LakehouseTranslator(DagsterDbtTranslator):
         return str(dbt_resource_props["schema"])
 
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
-        # Silver and gold follow new bronze data as soon as it lands.
         return dg.AutomationCondition.eager()
 
 
-class LocalDbtCliResource(DbtCliResource):
-    """dbt-core installed beside this interpreter.
-
-    dagster-dbt starts `dbt --version` before every invocation to learn which engine it drives;
-    that process imports every installed adapter and costs seconds per run. Here the answer is
-    the version of the dbt-core package in this environment.
-    """
-
-    @cached_property
-    def _cli_version(self) -> version.Version:
-        return version.parse(importlib.metadata.version("dbt-core"))
-
-
-def dbt_cli(settings: Settings, project: DbtProject) -> DbtCliResource:
-    return LocalDbtCliResource(project_dir=project, target=settings.dbt_target, dbt_executable=DBT_EXECUTABLE)
-
-
-def dbt_project(settings: Settings) -> DbtProject:
+def dbt_project(project_dir: Path, target: str) -> DbtProject:
     # The manifest is prepared at build time (`make install`, which `make dev` runs first), not
     # here: DbtProject.prepare_if_dev would look for `dbt` on PATH, which an unactivated
     # virtualenv does not put there.
-    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=settings.dbt_target)
+    project = DbtProject(project_dir=project_dir, profiles_dir=project_dir, target=target)
     if not project.manifest_path.exists():
         raise FileNotFoundError(
             f"dbt manifest {project.manifest_path} is missing; it is prepared at build time by `make install`"
@@ -104,6 +75,11 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, dbt: DbtCliResource, iceberg: IcebergCatalogResource
     ) -> Iterator[Any]:
         catalog = iceberg.catalog()
+        # The sources dbt reads exist even before their first delivery (no landing file, no
+        # Kafka message yet): they read as empty tables.
+        created = prepare_catalog(catalog)
+        if created:
+            context.log.info(f"created the declared tables {', '.join(created)}")
         for event in dbt.cli(["build"], context=context).stream():
             if isinstance(event, dg.Output):
                 key = context.asset_key_for_output(event.output_name)
@@ -113,9 +89,13 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
     return medallion_models
 
 
-def medallion_definitions(settings: Settings) -> dg.Definitions:
-    project = dbt_project(settings)
-    return dg.Definitions(
-        assets=[build_dbt_assets(project)],
-        resources={"dbt": dbt_cli(settings, project)},
-    )
+@cache
+def dbt_models(project_dir: Path, target: str) -> dg.AssetsDefinition:
+    """The dbt models of the project at ``project_dir`` for ``target``, built once per process:
+    the quality checks look their asset keys up in it."""
+    return build_dbt_assets(dbt_project(project_dir, target))
+
+
+@dg.definitions
+def medallion_assets() -> dg.Definitions:
+    return dg.Definitions(assets=[dbt_models(DBT_PROJECT_DIR, load_settings().dbt_target)])

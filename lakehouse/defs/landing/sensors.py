@@ -10,12 +10,14 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from lakehouse.assets.landing import LandingStoreResource, landing_job_name, landing_run_config
+from lakehouse.defs.bronze import to_gold_job_name
+from lakehouse.defs.landing.jobs import landing_run_config
+from lakehouse.defs.landing.resources import LandingStoreResource
+from lakehouse.defs.resources import IcebergCatalogResource
+from lakehouse.defs.runs import run_in_progress
 from lakehouse.iceberg.declarations import LandingDeclaration, landing_declarations
 from lakehouse.ingest.landing import LandingFile, dataset_prefix, known_landing_files, pending_files
-from lakehouse.resources import IcebergCatalogResource
-from lakehouse.sensors.runs import run_in_progress
-from lakehouse.settings import Settings
+from lakehouse.settings import load_settings
 
 MAX_FILES = 100
 MAX_RUN_BYTES = 1 << 30
@@ -36,7 +38,7 @@ def next_batch(
 
 
 def build_landing_sensor(declaration: LandingDeclaration, interval_seconds: int) -> dg.SensorDefinition:
-    job_name = landing_job_name(declaration)
+    job_name = to_gold_job_name(declaration.table)
 
     @dg.sensor(
         name=f"{declaration.table}_landing_files",
@@ -66,7 +68,7 @@ def build_landing_sensor(declaration: LandingDeclaration, interval_seconds: int)
     return landing_sensor
 
 
-def landing_sensor_definitions(settings: Settings) -> dg.Definitions:
-    return dg.Definitions(
-        sensors=[build_landing_sensor(d, settings.sensor_interval_seconds) for d in landing_declarations()]
-    )
+@dg.definitions
+def landing_sensors() -> dg.Definitions:
+    interval = load_settings().sensor_interval_seconds
+    return dg.Definitions(sensors=[build_landing_sensor(d, interval) for d in landing_declarations()])

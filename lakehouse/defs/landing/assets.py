@@ -5,77 +5,19 @@ new files up to ``max_files``, in one Iceberg commit. What it quarantined fails 
 ``no_quarantined_input`` with a warning: the good rows and files still land.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
-from pydantic import Field
 from pyiceberg.catalog import Catalog
 
-from lakehouse.assets.bronze import BRONZE_GROUP, bronze_key, load_metadata, through_gold_job
+from lakehouse.defs.bronze import BRONZE_GROUP, bronze_key, declared_in, load_metadata
+from lakehouse.defs.landing.jobs import LandingRunConfig, landing_op_name
+from lakehouse.defs.landing.resources import LandingStoreResource
+from lakehouse.defs.resources import IcebergCatalogResource
 from lakehouse.iceberg.declarations import LandingDeclaration, landing_declarations
-from lakehouse.ingest.landing import (
-    DEFAULT_CHUNK_ROWS,
-    DEFAULT_MAX_FILES,
-    FileOutcome,
-    LandingIngestion,
-    LandingResult,
-    LandingStore,
-    dataset_prefix,
-    open_landing_store,
-)
-from lakehouse.resources import IcebergCatalogResource
-from lakehouse.settings import Settings
-from lakehouse_dev.services.minio import REGION
+from lakehouse.ingest.landing import FileOutcome, LandingIngestion, LandingResult, dataset_prefix
 
 NO_QUARANTINED_INPUT = "no_quarantined_input"
-
-
-class LandingStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """The landing location partners deliver files to: a directory or an S3 bucket."""
-
-    location: str = Field(description="file:///directory or s3://bucket/prefix")
-    s3_endpoint: str = ""
-    s3_access_key: str = ""
-    s3_secret_key: str = ""
-    s3_region: str = REGION
-    chunk_rows: int = Field(default=DEFAULT_CHUNK_ROWS, description="rows per Parquet data file; bounds load memory")
-
-    def store(self) -> LandingStore:
-        return open_landing_store(
-            self.location, self.s3_endpoint, self.s3_access_key, self.s3_secret_key, self.s3_region
-        )
-
-
-def landing_resource(settings: Settings) -> LandingStoreResource:
-    return LandingStoreResource(
-        location=settings.landing,
-        s3_endpoint=settings.s3_endpoint,
-        s3_access_key=settings.s3_access_key,
-        s3_secret_key=settings.s3_secret_key,
-        s3_region=settings.s3_region,
-    )
-
-
-class LandingRunConfig(dg.Config):
-    files: list[str] = Field(
-        default_factory=list,
-        description="landing paths relative to the landing location; empty: the oldest new files, up to max_files",
-    )
-    max_files: int = Field(default=DEFAULT_MAX_FILES, gt=0, description="files a run takes when none are named")
-
-
-def landing_job_name(declaration: LandingDeclaration) -> str:
-    return f"{declaration.table}_to_gold"
-
-
-def landing_op_name(declaration: LandingDeclaration) -> str:
-    return f"land_{declaration.table}"
-
-
-def landing_run_config(declaration: LandingDeclaration, files: Sequence[str]) -> dg.RunConfig:
-    """Run config for the dataset's job that loads exactly ``files``."""
-    return dg.RunConfig(ops={landing_op_name(declaration): LandingRunConfig(files=list(files))})
 
 
 def _file_line(outcome: FileOutcome) -> str:
@@ -138,7 +80,7 @@ def build_landing_asset(declaration: LandingDeclaration) -> dg.AssetsDefinition:
         group_name=BRONZE_GROUP,
         kinds={"iceberg", "python"},
         description=f"Landing files ({formats}) under `{dataset_prefix(declaration)}`, each loaded once; "
-        f"declared in `iceberg/{declaration.path.name if declaration.path else declaration.table}`.",
+        f"declared in {declared_in(declaration)}.",
         metadata={"dagster/table_name": f"bronze.{declaration.table}", "key": ", ".join(declaration.key)},
     )
 
@@ -180,19 +122,6 @@ def build_landing_asset(declaration: LandingDeclaration) -> dg.AssetsDefinition:
     return landing_asset
 
 
-def landing_job(declaration: LandingDeclaration) -> UnresolvedAssetJobDefinition:
-    """The dataset's files into bronze, then every model downstream of it through to gold."""
-    return through_gold_job(
-        landing_job_name(declaration),
-        declaration.table,
-        f"New landing files into bronze.{declaration.table}, then the models downstream.",
-    )
-
-
-def landing_asset_definitions(settings: Settings) -> dg.Definitions:
-    declarations = landing_declarations()
-    return dg.Definitions(
-        assets=[build_landing_asset(d) for d in declarations],
-        jobs=[landing_job(d) for d in declarations],
-        resources={"landing": landing_resource(settings)},
-    )
+@dg.definitions
+def landing_assets() -> dg.Definitions:
+    return dg.Definitions(assets=[build_landing_asset(d) for d in landing_declarations()])

@@ -3,24 +3,19 @@
 from decimal import Decimal
 
 import dagster as dg
+from dagster_dbt import get_asset_key_for_model
 
+from lakehouse.defs.medallion.assets import DBT_PROJECT_DIR, dbt_models
+from lakehouse.defs.resources import IcebergCatalogResource
 from lakehouse.engine import LocalEngine
-from lakehouse.resources import IcebergCatalogResource
+from lakehouse.settings import load_settings
 
-SALES_MASTER = dg.AssetKey(["silver", "sales_master"])
-SALES_KPIS = dg.AssetKey(["gold", "sales_kpis"])
 CENT = Decimal("0.01")
 # Each mart rounds its rows to cents, so their sum may drift from the rounded total by half a
 # cent per row at most.
 MARTS_BY_DIMENSION = ("daily_revenue", "revenue_by_country", "revenue_by_category")
 
 
-@dg.asset_check(
-    asset=SALES_KPIS,
-    additional_deps=[SALES_MASTER, *(dg.AssetKey(["gold", mart]) for mart in MARTS_BY_DIMENSION)],
-    description="Gold revenue equals silver line totals: to the cent for the KPI, within rounding for each mart.",
-    blocking=True,
-)
 def gold_revenue_reconciles_with_silver(iceberg: IcebergCatalogResource) -> dg.AssetCheckResult:
     engine = LocalEngine(iceberg.catalog())
     try:
@@ -42,5 +37,22 @@ def gold_revenue_reconciles_with_silver(iceberg: IcebergCatalogResource) -> dg.A
     )
 
 
-def gold_check_definitions() -> dg.Definitions:
-    return dg.Definitions(asset_checks=[gold_revenue_reconciles_with_silver])
+def gold_reconciliation_check(dbt_models: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
+    """The reconciliation as a blocking check on `sales_kpis`, keyed by the dbt models it reads."""
+
+    def model(name: str) -> dg.AssetKey:
+        return get_asset_key_for_model([dbt_models], name)
+
+    return dg.asset_check(
+        asset=model("sales_kpis"),
+        additional_deps=[model("sales_master"), *(model(mart) for mart in MARTS_BY_DIMENSION)],
+        description="Gold revenue equals silver line totals: to the cent for the KPI, within rounding for each mart.",
+        blocking=True,
+    )(gold_revenue_reconciles_with_silver)
+
+
+@dg.definitions
+def quality_checks() -> dg.Definitions:
+    return dg.Definitions(
+        asset_checks=[gold_reconciliation_check(dbt_models(DBT_PROJECT_DIR, load_settings().dbt_target))]
+    )

@@ -1,0 +1,1 @@
+"""Landing files: partners' deliveries into bronze, each file exactly once, with quarantine."""

@@ -1,0 +1,1 @@
+"""Checks that span layers: gold reconciled with silver."""
