@@ -10,7 +10,7 @@ them. Relations pin the snapshot current when they were attached.
 
 import re
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -92,7 +92,8 @@ class LocalEngine:
         # Statements that return no rows (DDL, SET) give no relation.
         return relation.to_arrow_table() if relation is not None else pa.table({})
 
-    def scalar(self, sql: str) -> object:
+    def scalar(self, sql: str) -> Any:
+        """The first value of the first column, whatever its SQL type."""
         return self.query(sql).column(0)[0].as_py()
 
     def close(self) -> None:
@@ -151,7 +152,7 @@ class TrinoEngine:
         }
         return pa.table(columns)
 
-    def scalar(self, sql: str) -> object:
+    def scalar(self, sql: str) -> Any:
         return self.query(sql).column(0)[0].as_py()
 
     def close(self) -> None:
@@ -161,7 +162,7 @@ class TrinoEngine:
 class QueryEngine(Protocol):
     def query(self, sql: str) -> pa.Table: ...
 
-    def scalar(self, sql: str) -> object: ...
+    def scalar(self, sql: str) -> Any: ...
 
     def close(self) -> None: ...
 

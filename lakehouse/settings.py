@@ -8,6 +8,7 @@ on as resources; nothing reads the environment at import time.
 import os
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -154,12 +155,12 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Read the settings from the environment, or fail with one message naming each bad variable.
 
     ``overrides`` win over the environment (`lakehouse services up` is always about `stack`).
     """
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)
     except ValidationError as error:
         raise SettingsError(f"invalid lakehouse settings: {_describe(error)}") from None

@@ -54,8 +54,8 @@ def secret(settings: Settings, name: str) -> str | dg.EnvVar:
 def s3_connection(settings: Settings) -> S3Connection:
     return S3Connection(
         endpoint=settings.s3_endpoint,
-        access_key=secret(settings, "s3_access_key"),  # type: ignore[arg-type]
-        secret_key=secret(settings, "s3_secret_key"),  # type: ignore[arg-type]
+        access_key=secret(settings, "s3_access_key"),
+        secret_key=secret(settings, "s3_secret_key"),
         region=settings.s3_region,
     )
 

@@ -31,7 +31,8 @@ def summary_key(name: str) -> str:
 def current_row_count(table: Table) -> int:
     """Rows in the current snapshot, from its summary; 0 for a table never written."""
     snapshot = table.current_snapshot()
-    return int(snapshot.summary["total-records"]) if snapshot and snapshot.summary else 0
+    records = snapshot.summary["total-records"] if snapshot and snapshot.summary else None
+    return int(records) if records is not None else 0
 
 
 def missing_columns(table: Table, schema: pa.Schema) -> pa.Schema:

@@ -13,7 +13,7 @@ import re
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
@@ -94,8 +94,8 @@ def parse_type(text: str) -> PrimitiveType:
     raise ValueError(f"unknown Iceberg type {text!r}; expected one of {', '.join(PRIMITIVE_TYPES)} or decimal(p,s)")
 
 
-def parse_transform(text: str) -> Transform:  # type: ignore[type-arg]
-    named: dict[str, Transform] = {  # type: ignore[type-arg]
+def parse_transform(text: str) -> Transform[Any, Any]:
+    named: dict[str, Transform[Any, Any]] = {
         "identity": IdentityTransform(),
         "year": YearTransform(),
         "month": MonthTransform(),
@@ -198,8 +198,9 @@ class BronzeTableDeclaration(_Strict):
 
     def schema(self) -> Schema:
         """The declared columns followed by the lineage columns."""
-        declared = [(c.name, parse_type(c.type), c.required, c.doc) for c in self.columns]
-        lineage = [(name, kind, False, doc) for name, kind, doc in self.lineage]
+        Column = tuple[str, PrimitiveType, bool, str | None]
+        declared: list[Column] = [(c.name, parse_type(c.type), c.required, c.doc) for c in self.columns]
+        lineage: list[Column] = [(name, kind, False, doc) for name, kind, doc in self.lineage]
         fields = [
             NestedField(field_id, name, kind, required=required, doc=doc)
             for field_id, (name, kind, required, doc) in enumerate(declared + lineage, start=1)

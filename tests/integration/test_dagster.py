@@ -1,10 +1,8 @@
 """The bronze assets materialised in process with `dagster.materialize`, as Dagster runs them."""
 
 import dagster as dg
-import pytest
 import sqlalchemy as sa
 
-from lakehouse.definitions import defs
 from lakehouse.defs.database.assets import build_bronze_assets
 from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.iceberg.declarations import bronze_declarations
@@ -29,19 +27,6 @@ def materialized(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, objec
         materialization = event.step_materialization_data.materialization
         found[materialization.asset_key.path[-1]] = {k: v.value for k, v in materialization.metadata.items()}
     return found
-
-
-def test_definitions_load_with_jobs_schedule_and_every_bronze_asset() -> None:
-    definitions = defs()
-    keys = {key.to_user_string() for key in definitions.resolve_all_asset_keys()}
-    assert {f"bronze/{table}" for table in NORTHWIND_TABLES} <= keys
-    assert {"silver/sales_master", "gold/sales_kpis"} <= keys
-    assert definitions.resolve_job_def("bronze_extract") is not None
-    assert definitions.get_schedule_def("daily_medallion").cron_schedule == "0 2 * * *"
-    assert definitions.get_schedule_def("hourly_sales_events").cron_schedule == "5 * * * *"
-    assert definitions.get_schedule_def("hourly_sales_events").job_name == "sales_events_to_gold"
-    spec = next(s for s in definitions.resolve_all_asset_specs() if s.key.path == ["bronze", "orders"])
-    assert spec.group_name == "bronze"
 
 
 def test_materialising_bronze_records_metadata_and_passes_checks(
@@ -111,9 +96,3 @@ def test_uniqueness_check_fails_when_bronze_holds_duplicate_keys(
     assert verdicts[("orders", "key_unique")] is False
     assert verdicts[("orders", "reconciles_with_source")] is False
     assert verdicts[("order_details", "key_unique")] is True
-
-
-def test_code_location_fails_fast_on_a_wrong_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LAKEHOUSE_PROFILE", "prod")
-    with pytest.raises(Exception, match="LAKEHOUSE_PROFILE: Input should be 'local' or 'stack'"):
-        defs()

@@ -12,11 +12,9 @@ import pyarrow.compute as pc
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
-from lakehouse.defs.landing.assets import NO_QUARANTINED_INPUT, build_landing_asset, landing_assets
-from lakehouse.defs.landing.jobs import landing_jobs, landing_run_config
-from lakehouse.defs.landing.resources import landing_resources
-from lakehouse.defs.landing.sensors import build_landing_sensor, landing_sensors, next_batch
-from lakehouse.defs.resources import resources
+from lakehouse.defs.landing.assets import NO_QUARANTINED_INPUT, build_landing_asset
+from lakehouse.defs.landing.jobs import landing_run_config
+from lakehouse.defs.landing.sensors import build_landing_sensor, next_batch
 from lakehouse.iceberg.commits import recorded
 from lakehouse.iceberg.declarations import landing_declarations
 from lakehouse.ingest.landing import (
@@ -330,29 +328,6 @@ def test_the_asset_loads_the_files_its_run_config_names_and_reports_quarantine(
 
     unchanged = metadata(materialize(settings))
     assert unchanged["rows_written"] == 0 and unchanged["snapshot_id"] == values["snapshot_id"]
-
-
-def test_definitions_hold_the_asset_job_sensor_and_resource(settings: Settings) -> None:
-    # Like `bronze_extract`, a job may select the bronze group without the landing check.
-    without_checks = dg.define_asset_job("bronze_only", selection=dg.AssetSelection.groups("bronze").without_checks())
-    definitions = dg.Definitions.merge(
-        landing_assets(),
-        landing_jobs(),
-        landing_sensors(),
-        landing_resources(),
-        resources(),
-        dg.Definitions(jobs=[without_checks]),
-    )
-    key = dg.AssetKey(["bronze", "marketplace_orders"])
-    job = definitions.resolve_job_def("marketplace_orders_to_gold")
-    assert key in job.asset_layer.executable_asset_keys
-    assert key in definitions.resolve_job_def("bronze_only").asset_layer.executable_asset_keys
-    sensor = definitions.resolve_sensor_def("marketplace_orders_landing_files")
-    assert sensor.job_name == "marketplace_orders_to_gold"
-    assert sensor.minimum_interval_seconds == settings.sensor_interval_seconds
-    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    spec = next(s for s in definitions.resolve_all_asset_specs() if s.key.path == ["bronze", "marketplace_orders"])
-    assert spec.group_name == "bronze" and spec.kinds == {"iceberg", "python"}
 
 
 def evaluate_sensor(settings: Settings, instance: dg.DagsterInstance) -> dg.RunRequest | dg.SkipReason:

@@ -3,11 +3,8 @@
 import subprocess
 from decimal import Decimal
 
-import dagster as dg
-import pytest
 import sqlalchemy as sa
 
-from lakehouse.definitions import defs
 from lakehouse.defs.medallion.assets import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from lakehouse.defs.medallion.resources import dbt_cli
 from lakehouse.engine import LocalEngine
@@ -129,21 +126,3 @@ def test_every_model_compiles_on_both_targets(settings: Settings) -> None:
         assert completed.returncode == 0, completed.stdout[-3000:]
         compiled = DBT_PROJECT_DIR / f"target-test-{target}" / "compiled" / "lakehouse" / "models"
         assert (compiled / "marts" / "customer_rfm.sql").exists()
-
-
-def test_bronze_silver_and_gold_are_one_lineage(classic_source: SourceDatabase) -> None:
-    graph = defs().resolve_asset_graph()
-    for table in GOLD:
-        upstream = graph.upstream_key_iterator(dg.AssetKey(["gold", table]))
-        keys = {key.to_user_string() for key in upstream}
-        assert "silver/sales_master" in keys
-        assert {"bronze/orders", "bronze/order_details", "bronze/customers"} <= keys, table
-    groups = {graph.get(key).group_name for key in graph.get_all_asset_keys()}
-    assert groups == {"bronze", "silver", "gold"}
-
-
-@pytest.mark.parametrize("target", ["snowflake"])
-def test_unknown_dbt_target_is_a_settings_error(monkeypatch: pytest.MonkeyPatch, target: str) -> None:
-    monkeypatch.setenv("LAKEHOUSE_DBT_TARGET", target)
-    with pytest.raises(Exception, match="LAKEHOUSE_DBT_TARGET: expected one of duckdb, trino"):
-        defs()

@@ -42,7 +42,7 @@ def _check_specs(declaration: TableDeclaration) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def _materialization(catalog: Catalog, result: ExtractResult, declaration: TableDeclaration) -> dg.MaterializeResult:  # type: ignore[type-arg]
+def _materialization(catalog: Catalog, result: ExtractResult, declaration: TableDeclaration) -> dg.MaterializeResult:
     metadata = load_metadata(catalog, declaration.table, result)
     if result.cursor is not None:
         metadata["cursor"] = result.cursor
@@ -54,7 +54,7 @@ def _materialization(catalog: Catalog, result: ExtractResult, declaration: Table
     # knows downstream assets are still up to date.
     return dg.MaterializeResult(
         asset_key=bronze_key(declaration.table),
-        metadata=metadata,  # type: ignore[arg-type]
+        metadata=metadata,
         data_version=dg.DataVersion(str(result.snapshot_id)),
     )
 
@@ -65,7 +65,7 @@ def _check_result(declaration: TableDeclaration, outcome: CheckOutcome) -> dg.As
         check_name=outcome.name,
         passed=outcome.passed,
         description=outcome.description,
-        metadata=outcome.metadata,  # type: ignore[arg-type]
+        metadata=outcome.metadata,
     )
 
 
@@ -80,7 +80,7 @@ def build_bronze_assets(declarations: Sequence[TableDeclaration]) -> dg.AssetsDe
     )
     def extract_northwind(
         context: dg.AssetExecutionContext, iceberg: IcebergCatalogResource, source_database: SourceDatabaseResource
-    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:  # type: ignore[type-arg]
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         catalog = iceberg.catalog()
         source = source_database.database()
         selected = [by_key[key] for key in context.selected_asset_keys]
@@ -105,7 +105,7 @@ def build_bronze_assets(declarations: Sequence[TableDeclaration]) -> dg.AssetsDe
             yield _materialization(catalog, result, declaration)
             for outcome in check_bronze_table(catalog, source, declaration):
                 check = _check_result(declaration, outcome)
-                if dg.AssetCheckKey(check.asset_key, outcome.name) in context.selected_asset_check_keys:
+                if dg.AssetCheckKey(bronze_key(declaration.table), outcome.name) in context.selected_asset_check_keys:
                     yield check
         if failures:
             raise dg.Failure(

@@ -37,7 +37,7 @@ def _key_duplicates(catalog: Catalog, declaration: TableDeclaration) -> int:
         )
     finally:
         engine.close()
-    return int(duplicates)  # type: ignore[call-overload]
+    return int(duplicates)
 
 
 def _source_rows(source: SourceDatabase, declaration: TableDeclaration, cursor: str | None) -> int:

@@ -9,6 +9,7 @@ warning check. With Kafka off the asset still succeeds, so `medallion` runs on a
 from collections.abc import Iterator
 
 import dagster as dg
+from dagster._core.definitions.metadata import RawMetadataValue
 
 from lakehouse.defs.bronze import BRONZE_GROUP, bronze_key, declared_in, load_metadata
 from lakehouse.defs.events.jobs import EventBatchConfig, event_op_name
@@ -26,7 +27,7 @@ from lakehouse.ingest.events import (
 QUARANTINE_CHECK = "no_quarantined_messages"
 
 
-def _metadata(result: IngestResult, ingestion: TopicIngestion) -> dict[str, object]:
+def _metadata(result: IngestResult, ingestion: TopicIngestion) -> dict[str, RawMetadataValue]:
     metadata = load_metadata(ingestion.catalog, ingestion.declaration.table, result) | {
         "topic": result.topic,
         "messages_read": result.messages_read,
@@ -95,7 +96,7 @@ def build_event_asset(declaration: TopicDeclaration) -> dg.AssetsDefinition:
         config: EventBatchConfig,
         iceberg: IcebergCatalogResource,
         kafka: KafkaResource,
-    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:  # type: ignore[type-arg]
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         ingestion = TopicIngestion(iceberg.catalog(), declaration, kafka.bootstrap_servers, log=context.log)
         end_offsets = None if config.end_offsets is None else {int(p): o for p, o in config.end_offsets.items()}
         result = ingestion.run(end_offsets, max_records=config.max_records, max_wait_seconds=config.max_wait_seconds)
@@ -107,7 +108,7 @@ def build_event_asset(declaration: TopicDeclaration) -> dg.AssetsDefinition:
         # The snapshot id is the data version: a batch that wrote nothing leaves it as it was.
         yield dg.MaterializeResult(
             asset_key=key,
-            metadata=_metadata(result, ingestion),  # type: ignore[arg-type]
+            metadata=_metadata(result, ingestion),
             data_version=dg.DataVersion(str(result.snapshot_id)),
         )
         if check_key in context.selected_asset_check_keys:

@@ -27,7 +27,7 @@ def _file_line(outcome: FileOutcome) -> str:
     return f"- `{outcome.path}`: {outcome.rows_written} row(s){rejected}"
 
 
-def _materialization(result: LandingResult, declaration: LandingDeclaration, catalog: Catalog) -> dg.MaterializeResult:  # type: ignore[type-arg]
+def _materialization(result: LandingResult, declaration: LandingDeclaration, catalog: Catalog) -> dg.MaterializeResult:
     metadata = load_metadata(catalog, declaration.table, result) | {
         "files_ingested": len(result.files_ingested),
         "files_quarantined": len(result.files_quarantined),
@@ -44,7 +44,7 @@ def _materialization(result: LandingResult, declaration: LandingDeclaration, cat
     # models know they are up to date.
     return dg.MaterializeResult(
         asset_key=bronze_key(declaration.table),
-        metadata=metadata,  # type: ignore[arg-type]
+        metadata=metadata,
         data_version=dg.DataVersion(str(result.snapshot_id)),
     )
 
@@ -103,7 +103,7 @@ def build_landing_asset(declaration: LandingDeclaration) -> dg.AssetsDefinition:
         config: LandingRunConfig,
         iceberg: IcebergCatalogResource,
         landing: LandingStoreResource,
-    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:  # type: ignore[type-arg]
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         catalog = iceberg.catalog()
         ingestion = LandingIngestion(catalog, landing.store(), declaration, chunk_rows=landing.chunk_rows)
         result = ingestion.run(config.files, config.max_files)
