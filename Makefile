@@ -7,7 +7,7 @@ export LAKEHOUSE_HOME ?= $(CURDIR)/.lakehouse
 export DAGSTER_HOME ?= $(LAKEHOUSE_HOME)/dagster
 SCALE ?= 1M,10M
 
-.PHONY: install demo dev test lint bench bench-stack services-up services-down clean
+.PHONY: install demo dev test test-unit lint bench bench-stack services-up services-down clean
 
 DBT := $(BIN)/dbt --quiet
 DBT_MANIFEST := dbt/target/manifest.json
@@ -44,10 +44,17 @@ dev: install
 	$(BIN)/lakehouse dagster-home >/dev/null
 	$(BIN)/dagster dev -m lakehouse.definitions
 
+# `dg` warns when no virtualenv is active; VIRTUAL_ENV names the project's own.
 test: install
 	$(BIN)/ruff check lakehouse lakehouse_dev tests bench
 	$(BIN)/ruff format --check lakehouse lakehouse_dev tests bench
+	$(BIN)/mypy
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg check defs
 	$(BIN)/pytest
+
+# The pure tests: no server, no dbt run, under a minute.
+test-unit: install
+	$(BIN)/pytest tests/unit
 
 lint: install
 	$(BIN)/ruff check --fix lakehouse lakehouse_dev tests bench

@@ -25,6 +25,8 @@ DAGSTER_STORAGE_DRIVER = "postgresql+psycopg2"
 # about 10% faster (the last chunk's write, which nothing overlaps, is shorter) and a quarter
 # less peak memory, for data files of 6 to 20 MB.
 EXTRACT_CHUNK_ROWS = 1_000_000
+# Credentials and the URLs that may carry them: the Dagster UI shows these only as variable names.
+SECRET_SETTINGS = frozenset({"source_url", "catalog_uri", "s3_access_key", "s3_secret_key", "dagster_storage_url"})
 
 
 def stack_postgres_url(database: str, port: int = 5432, driver: str = "postgresql+psycopg") -> str:
@@ -143,6 +145,11 @@ class Settings(BaseSettings):
     def environment(self) -> dict[str, str]:
         """These settings as the ``LAKEHOUSE_*`` variables that child processes (dbt, Trino) read."""
         return {self.variable_for(name): str(value) for name, value in self.model_dump(mode="json").items()}
+
+    def public_environment(self) -> dict[str, str]:
+        """`environment()` without the secrets (`SECRET_SETTINGS`)."""
+        secrets = {self.variable_for(name) for name in SECRET_SETTINGS}
+        return {name: value for name, value in self.environment().items() if name not in secrets}
 
 
 def _describe(error: ValidationError) -> str:

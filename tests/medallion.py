@@ -1,7 +1,5 @@
 """Building the medallion in tests: the shared helpers, and one classic lakehouse per session."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import dagster as dg
@@ -20,20 +18,10 @@ GOLD = ("daily_revenue", "revenue_by_country", "revenue_by_category", "sales_kpi
         "customer_lifetime_value")  # fmt: skip
 
 
-@contextmanager
-def in_environment(settings: Settings) -> Iterator[None]:
-    """``settings`` as the LAKEHOUSE_* variables dbt reads when Dagster starts it, as in production."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in settings.environment().items():
-            patch.setenv(name, value)
-        yield
-
-
 def materialize_medallion(settings: Settings, instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
     models = dbt_models(DBT_PROJECT_DIR, settings.dbt_target)
     assets = [build_bronze_assets(bronze_declarations()), models, gold_reconciliation_check(models)]
-    with in_environment(settings):
-        return dg.materialize(assets, resources=resources_for(settings), instance=instance, raise_on_error=False)
+    return dg.materialize(assets, resources=resources_for(settings), instance=instance, raise_on_error=False)
 
 
 @dataclass(frozen=True)

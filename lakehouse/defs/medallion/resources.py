@@ -1,32 +1,80 @@
 """dbt, as the medallion's models run it."""
 
 import importlib.metadata
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import cached_property
+from typing import Any
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
+from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 from packaging import version
+from pydantic import Field
 
 from lakehouse.defs.medallion.assets import DBT_EXECUTABLE, DBT_PROJECT_DIR
+from lakehouse.defs.resources import S3Connection, s3_connection, secret
 from lakehouse.settings import Settings, load_settings
 
+# dagster-dbt starts dbt with a copy of this process's environment, taken as the process starts.
+_ENVIRONMENT_LOCK = threading.Lock()
 
-class LocalDbtCliResource(DbtCliResource):
-    """dbt-core installed beside this interpreter.
 
-    dagster-dbt starts `dbt --version` before every invocation to learn which engine it drives;
-    that process imports every installed adapter and costs seconds per run. Here the answer is
-    the version of the dbt-core package in this environment.
+@contextmanager
+def _variables(values: Mapping[str, str]) -> Iterator[None]:
+    with _ENVIRONMENT_LOCK:
+        before = {name: os.environ.get(name) for name in values}
+        os.environ.update(values)
+        try:
+            yield
+        finally:
+            for name, value in before.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+class LakehouseDbtCliResource(DbtCliResource):
+    """dbt-core installed beside this interpreter, handed the lakehouse's settings.
+
+    dbt's profile and its Iceberg plugin (`lakehouse.dbt_iceberg`) read ``LAKEHOUSE_*``
+    variables. Each invocation gets the settings this resource was built with, so dbt works on
+    the same catalog as the assets around it whatever the process inherited.
+
+    dagster-dbt also starts `dbt --version` before every invocation to learn which engine it
+    drives; that process imports every installed adapter and costs seconds per run. Here the
+    answer is the version of the dbt-core package in this environment.
     """
+
+    settings: dict[str, str] = Field(description="the LAKEHOUSE_* variables dbt reads, secrets aside")
+    catalog_uri: str = Field(description="SQLAlchemy URL of the Iceberg catalog the dbt-duckdb plugin commits to")
+    s3: S3Connection
 
     @cached_property
     def _cli_version(self) -> version.Version:
         return version.parse(importlib.metadata.version("dbt-core"))
 
+    def cli(self, args: list[str], **kwargs: Any) -> DbtCliInvocation:
+        secrets = {
+            Settings.variable_for("catalog_uri"): self.catalog_uri,
+            Settings.variable_for("s3_access_key"): self.s3.access_key,
+            Settings.variable_for("s3_secret_key"): self.s3.secret_key,
+        }
+        with _variables(self.settings | secrets):
+            return super().cli(args, **kwargs)
 
-def dbt_cli(settings: Settings) -> DbtCliResource:
-    return LocalDbtCliResource(
-        project_dir=str(DBT_PROJECT_DIR), target=settings.dbt_target, dbt_executable=DBT_EXECUTABLE
+
+def dbt_cli(settings: Settings) -> LakehouseDbtCliResource:
+    return LakehouseDbtCliResource(
+        project_dir=str(DBT_PROJECT_DIR),
+        target=settings.dbt_target,
+        dbt_executable=DBT_EXECUTABLE,
+        settings=settings.public_environment(),
+        catalog_uri=secret(settings, "catalog_uri"),
+        s3=s3_connection(settings),
     )
 
 
