@@ -76,7 +76,7 @@ def test_bronze_sources_agree_with_declarations() -> None:
 
 
 def test_every_declared_key_is_tested_in_the_sources() -> None:
-    """Single-column keys are not_null and unique; composite keys are each not null."""
+    """A single-column key has not_null and unique tests; composite keys are left to unique_combination."""
     tables = {table["name"]: table for table in bronze_source_tables(load_sources())}
     problems = []
     for declaration in all_declarations():
