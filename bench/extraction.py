@@ -39,11 +39,11 @@ def _generate(home: Path, scale: str) -> dict[str, object]:
 
 
 def _extract(home: Path, concurrency: int) -> dict[str, object]:
-    from lakehouse.extract import ExtractResult, extract_tables
     from lakehouse.iceberg.catalog import catalog_for
     from lakehouse.iceberg.declarations import bronze_declarations
+    from lakehouse.ingest.database.extract import ExtractResult, extract_tables
+    from lakehouse.ingest.database.source import SourceDatabase
     from lakehouse.settings import Settings
-    from lakehouse.sources import SourceDatabase
 
     settings = Settings(home=home / LAKEHOUSE)
     catalog = catalog_for(settings)

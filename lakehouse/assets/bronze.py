@@ -14,8 +14,8 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
 from lakehouse.checks.bronze import CHECK_DESCRIPTIONS, CheckOutcome, check_bronze_table
-from lakehouse.extract import ExtractResult, extract_tables
 from lakehouse.iceberg.declarations import TableDeclaration, bronze_declarations
+from lakehouse.ingest.database.extract import ExtractResult, extract_tables
 from lakehouse.resources import IcebergCatalogResource, SourceDatabaseResource
 
 BRONZE_GROUP = "bronze"

@@ -38,10 +38,10 @@ from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.types import IntegerType, LongType, NestedField, StringType, TimestamptzType
 
-from lakehouse.extract import with_lineage
 from lakehouse.iceberg.catalog import POSITION_COMMIT_PROPERTIES, bronze_table
 from lakehouse.iceberg.commits import commit_load, current_row_count, recorded, retry_on_conflict
 from lakehouse.iceberg.declarations import INGESTED_AT, KAFKA_OFFSET, KAFKA_PARTITION, TopicDeclaration
+from lakehouse.ingest.chunks import with_lineage
 from lakehouse.ingest.rows import REASON, declared_schema, split_by_schema
 from lakehouse_dev.generators.northwind import reference
 from lakehouse_dev.generators.northwind.generator import customers, parse_scale, products

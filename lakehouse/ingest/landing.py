@@ -47,7 +47,6 @@ from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import ancestors_of
 
-from lakehouse.extract import prefetched, rechunk
 from lakehouse.iceberg.catalog import bronze_table
 from lakehouse.iceberg.commits import commit_load, current_row_count, retry_on_conflict, summary_key
 from lakehouse.iceberg.declarations import (
@@ -57,6 +56,7 @@ from lakehouse.iceberg.declarations import (
     FileFormat,
     LandingDeclaration,
 )
+from lakehouse.ingest.chunks import prefetched, rechunk
 from lakehouse.ingest.rows import REASON, declared_schema, split_by_schema
 from lakehouse.settings import Settings
 from lakehouse_dev.generators.northwind import reference

@@ -7,8 +7,8 @@ from pydantic import Field
 from pyiceberg.catalog.sql import SqlCatalog
 
 from lakehouse.iceberg.catalog import catalog_properties, open_catalog
+from lakehouse.ingest.database.source import SourceDatabase
 from lakehouse.settings import Settings
-from lakehouse.sources import SourceDatabase
 
 
 class IcebergCatalogResource(dg.ConfigurableResource):  # type: ignore[type-arg]

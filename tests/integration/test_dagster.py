@@ -8,9 +8,9 @@ from lakehouse.assets.bronze import build_bronze_assets
 from lakehouse.definitions import defs
 from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.iceberg.declarations import bronze_declarations
+from lakehouse.ingest.database.source import SourceDatabase
 from lakehouse.resources import build_resources
 from lakehouse.settings import Settings
-from lakehouse.sources import SourceDatabase
 from lakehouse_dev.generators.northwind.schema import NORTHWIND_TABLES
 
 

@@ -6,11 +6,11 @@ import sqlalchemy as sa
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.table import Table
 
-from lakehouse.extract import CURSOR, FINGERPRINT, Extraction
 from lakehouse.iceberg.catalog import bronze_table
 from lakehouse.iceberg.commits import SchemaMismatchError, recorded, summary_key
 from lakehouse.iceberg.declarations import TableDeclaration, bronze_declarations
-from lakehouse.sources import SourceDatabase, SourceError
+from lakehouse.ingest.database.extract import CURSOR, FINGERPRINT, Extraction
+from lakehouse.ingest.database.source import SourceDatabase, SourceError
 from lakehouse_dev.generators.northwind.schema import northwind_metadata
 
 
@@ -188,7 +188,7 @@ def test_a_conflicting_commit_is_retried_from_the_new_position(
 
     # The second load starts from the table as it was before the first committed: its commit
     # conflicts, and the retry re-reads the position and finds nothing left to load.
-    monkeypatch.setattr("lakehouse.extract.bronze_table", stale_first)
+    monkeypatch.setattr("lakehouse.ingest.database.extract.bronze_table", stale_first)
     result = extract(catalog, classic_source, "orders").run()
     assert len(opened) == 2
     assert result.rows_written == 0

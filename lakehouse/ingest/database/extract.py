@@ -7,10 +7,8 @@ leaves the table and its position untouched, and a re-run picks up from there.
 """
 
 import hashlib
-import queue
-import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,9 +19,10 @@ from pyiceberg.table import Table
 
 from lakehouse.iceberg.catalog import bronze_table
 from lakehouse.iceberg.commits import commit_load, current_row_count, missing_columns, recorded, retry_on_conflict
-from lakehouse.iceberg.declarations import INGESTED_AT, SOURCE, LoadMode, TableDeclaration
+from lakehouse.iceberg.declarations import LoadMode, TableDeclaration
+from lakehouse.ingest.chunks import prefetched, rechunk, with_lineage
+from lakehouse.ingest.database.source import CursorRange, SourceDatabase
 from lakehouse.settings import EXTRACT_CHUNK_ROWS
-from lakehouse.sources import CursorRange, SourceDatabase
 
 CURSOR = "cursor"
 CURSOR_COLUMN = "cursor-column"
@@ -42,47 +41,6 @@ class ExtractResult:
     seconds: float
     added_columns: list[str] = field(default_factory=list)
     skipped_reason: str | None = None
-
-
-def prefetched(chunks: Iterator[pa.Table]) -> Iterator[pa.Table]:
-    """Read the next chunk in a background thread while the current one is written."""
-    buffer: queue.Queue[pa.Table | BaseException | None] = queue.Queue(maxsize=1)
-
-    def produce() -> None:
-        try:
-            for chunk in chunks:
-                buffer.put(chunk)
-        except BaseException as error:  # handed to the consuming thread, which re-raises it
-            buffer.put(error)
-            return
-        buffer.put(None)
-
-    threading.Thread(target=produce, name="extract-prefetch", daemon=True).start()
-    while (item := buffer.get()) is not None:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
-
-
-def rechunk(batches: Iterable[pa.RecordBatch], schema: pa.Schema, chunk_rows: int) -> Iterator[pa.Table]:
-    pending: list[pa.RecordBatch] = []
-    size = 0
-    for batch in batches:
-        pending.append(batch)
-        size += batch.num_rows
-        if size >= chunk_rows:
-            yield pa.Table.from_batches(pending, schema)
-            pending, size = [], 0
-    if pending:
-        yield pa.Table.from_batches(pending, schema)
-
-
-def with_lineage(chunks: Iterable[pa.Table], ingested_at: datetime, source: str) -> Iterator[pa.Table]:
-    ingested = pa.scalar(ingested_at, pa.timestamp("us", "UTC"))
-    label = pa.scalar(source, pa.string())
-    for chunk in chunks:
-        rows = chunk.num_rows
-        yield chunk.append_column(INGESTED_AT, pa.repeat(ingested, rows)).append_column(SOURCE, pa.repeat(label, rows))
 
 
 def _fingerprint(rows: pa.Table) -> str:
