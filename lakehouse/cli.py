@@ -256,7 +256,7 @@ def produce_events(
     import time
 
     from lakehouse.iceberg.declarations import topic_declarations
-    from lakehouse.ingest.events import produce_events as produce
+    from lakehouse_dev.generators.sales_events import produce_events as produce
 
     settings = _settings()
     if not settings.kafka_bootstrap_servers:

@@ -14,15 +14,9 @@ from pydantic import Field
 
 from lakehouse.assets.bronze import BRONZE_GROUP, bronze_key, load_metadata, through_gold_job
 from lakehouse.iceberg.declarations import TopicDeclaration, topic_declarations
-from lakehouse.ingest.events import (
-    MAX_RECORDS,
-    MAX_WAIT_SECONDS,
-    IngestResult,
-    TopicIngestion,
-    consumer_group,
-    encode_offsets,
-    quarantine_name,
-)
+from lakehouse.ingest.events.client import consumer_group
+from lakehouse.ingest.events.load import MAX_WAIT_SECONDS, IngestResult, TopicIngestion, quarantine_name
+from lakehouse.ingest.events.offsets import MAX_RECORDS, encode_offsets
 from lakehouse.resources import IcebergCatalogResource
 from lakehouse.settings import Settings
 

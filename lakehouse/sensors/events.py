@@ -10,7 +10,9 @@ import dagster as dg
 
 from lakehouse.assets.events import KafkaResource, event_job_name, event_run_config
 from lakehouse.iceberg.declarations import TopicDeclaration, topic_declarations
-from lakehouse.ingest.events import KAFKA_OFF, MAX_RECORDS, MAX_WAIT_SECONDS, next_batch
+from lakehouse.ingest.events.load import KAFKA_OFF, MAX_WAIT_SECONDS
+from lakehouse.ingest.events.offsets import MAX_RECORDS
+from lakehouse.ingest.events.probe import next_batch
 from lakehouse.resources import IcebergCatalogResource
 from lakehouse.sensors.runs import run_in_progress
 from lakehouse.settings import Settings

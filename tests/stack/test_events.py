@@ -31,26 +31,15 @@ from lakehouse.assets.events import (
 from lakehouse.iceberg.catalog import bronze_table, catalog_for
 from lakehouse.iceberg.commits import summary_key
 from lakehouse.iceberg.declarations import TopicDeclaration, topic_declarations
-from lakehouse.ingest.events import (
-    KAFKA_OFF,
-    EventSimulator,
-    IngestResult,
-    KafkaUnavailable,
-    Messages,
-    TopicClient,
-    TopicIngestion,
-    consumer_group,
-    create_topic,
-    encode_offsets,
-    parse_messages,
-    plan_batch,
-    produce_events,
-    quarantine_table,
-)
+from lakehouse.ingest.events.client import KafkaUnavailable, TopicClient, consumer_group, create_topic
+from lakehouse.ingest.events.load import KAFKA_OFF, IngestResult, TopicIngestion, quarantine_table
+from lakehouse.ingest.events.offsets import encode_offsets, plan_batch
+from lakehouse.ingest.events.parsing import Messages, parse_messages
 from lakehouse.ingest.rows import declared_schema
 from lakehouse.resources import build_resources
 from lakehouse.sensors.events import build_event_sensor, event_sensor_definitions
 from lakehouse.settings import Settings
+from lakehouse_dev.generators.sales_events import EventSimulator, produce_events
 from lakehouse_dev.services.kafka import KafkaBroker
 from lakehouse_dev.services.process import free_port
 
@@ -62,7 +51,7 @@ CHILD = """
 import sys
 from lakehouse.iceberg.catalog import bronze_table, catalog_for
 from lakehouse.iceberg.declarations import TopicDeclaration
-from lakehouse.ingest.events import TopicIngestion
+from lakehouse.ingest.events.load import TopicIngestion
 from lakehouse.settings import load_settings
 
 settings = load_settings()
@@ -74,7 +63,7 @@ ingestion.run()
 CHILD_DYING_BETWEEN_COMMITS = (
     """
 import os, signal
-import lakehouse.ingest.events as events
+import lakehouse.ingest.events.load as events
 
 commit_load = events.commit_load
 
