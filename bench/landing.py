@@ -41,7 +41,8 @@ def _settings(home: Path, step: str) -> "Settings":
 
 
 def _deliver(home: Path, rows: int, files: int) -> dict[str, object]:
-    from lakehouse.ingest.landing import LocalLandingStore, deliver_sample_files
+    from lakehouse.ingest.landing.store import LocalLandingStore
+    from lakehouse_dev.generators.marketplace_files import deliver_sample_files
 
     started = time.perf_counter()
     deliver_sample_files(LocalLandingStore(home / "landing"), files=files, rows=rows // files)
@@ -51,7 +52,8 @@ def _deliver(home: Path, rows: int, files: int) -> dict[str, object]:
 def _landing(home: Path, rows: int, files: int) -> dict[str, object]:
     from lakehouse.iceberg.catalog import catalog_for
     from lakehouse.iceberg.declarations import landing_declarations
-    from lakehouse.ingest.landing import LandingIngestion, landing_store
+    from lakehouse.ingest.landing.load import LandingIngestion
+    from lakehouse.ingest.landing.store import landing_store
 
     settings = _settings(home, "landing")
     [declaration] = [d for d in landing_declarations() if d.table == DATASET]

@@ -14,19 +14,17 @@ from pyiceberg.catalog import Catalog
 
 from lakehouse.assets.bronze import BRONZE_GROUP, bronze_key, load_metadata, through_gold_job
 from lakehouse.iceberg.declarations import LandingDeclaration, landing_declarations
-from lakehouse.ingest.landing import (
+from lakehouse.ingest.landing.load import (
     DEFAULT_CHUNK_ROWS,
     DEFAULT_MAX_FILES,
     FileOutcome,
     LandingIngestion,
     LandingResult,
-    LandingStore,
-    dataset_prefix,
-    open_landing_store,
 )
+from lakehouse.ingest.landing.store import REGION, LandingStore, open_landing_store
+from lakehouse.ingest.landing.tracking import dataset_prefix
 from lakehouse.resources import IcebergCatalogResource
 from lakehouse.settings import Settings
-from lakehouse_dev.services.minio import REGION
 
 NO_QUARANTINED_INPUT = "no_quarantined_input"
 

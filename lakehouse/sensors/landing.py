@@ -12,7 +12,8 @@ import dagster as dg
 
 from lakehouse.assets.landing import LandingStoreResource, landing_job_name, landing_run_config
 from lakehouse.iceberg.declarations import LandingDeclaration, landing_declarations
-from lakehouse.ingest.landing import LandingFile, dataset_prefix, known_landing_files, pending_files
+from lakehouse.ingest.landing.store import LandingFile
+from lakehouse.ingest.landing.tracking import dataset_prefix, known_landing_files, pending_files
 from lakehouse.resources import IcebergCatalogResource
 from lakehouse.sensors.runs import run_in_progress
 from lakehouse.settings import Settings

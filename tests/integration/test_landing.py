@@ -22,20 +22,13 @@ from lakehouse.assets.landing import (
 )
 from lakehouse.iceberg.commits import recorded
 from lakehouse.iceberg.declarations import landing_declarations
-from lakehouse.ingest.landing import (
-    LANDING_FILES,
-    LandingError,
-    LandingFile,
-    LandingIngestion,
-    LandingResult,
-    LandingStore,
-    LocalLandingStore,
-    deliver_sample_files,
-    landing_store,
-)
+from lakehouse.ingest.landing.load import LandingIngestion, LandingResult
+from lakehouse.ingest.landing.store import LandingError, LandingFile, LandingStore, LocalLandingStore, landing_store
+from lakehouse.ingest.landing.tracking import LANDING_FILES
 from lakehouse.resources import build_resources
 from lakehouse.sensors.landing import build_landing_sensor, landing_sensor_definitions, next_batch
 from lakehouse.settings import Settings
+from lakehouse_dev.generators.marketplace_files import deliver_sample_files
 
 DECLARATION = next(d for d in landing_declarations() if d.table == "marketplace_orders")
 HEADER = "marketplace,order_id,product_id,order_date,customer_id,country,quantity,unit_price,discount\n"

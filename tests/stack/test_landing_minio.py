@@ -10,10 +10,11 @@ import pytest
 from lakehouse.assets.landing import NO_QUARANTINED_INPUT, build_landing_asset, landing_resource, landing_run_config
 from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.iceberg.declarations import landing_declarations
-from lakehouse.ingest.landing import S3LandingStore, deliver_sample_files, landing_store
+from lakehouse.ingest.landing.store import S3LandingStore, landing_store
 from lakehouse.resources import build_resources
 from lakehouse.sensors.landing import build_landing_sensor
 from lakehouse.settings import Settings
+from lakehouse_dev.generators.marketplace_files import deliver_sample_files
 from lakehouse_dev.services.minio import MinioServer
 
 pytestmark = pytest.mark.stack
