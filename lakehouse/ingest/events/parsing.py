@@ -11,6 +11,7 @@ import pyarrow.json as pa_json
 from confluent_kafka import Message
 
 from lakehouse.iceberg.declarations import KAFKA_OFFSET, KAFKA_PARTITION
+from lakehouse.ingest.json_values import is_text, json_reading_schema, json_text
 from lakehouse.ingest.rows import REASON, split_by_schema
 
 KEY, VALUE, ERROR = "key", "value", "error"
@@ -88,16 +89,6 @@ def _with_position(columns: list[pa.ChunkedArray | pa.Array], target: pa.Schema,
     )
 
 
-def _json_native(kind: pa.DataType) -> bool:
-    """Whether Arrow's JSON reader types the value itself; the others (timestamps, decimals) are read
-    as text and cast as ``split_by_schema`` casts them, which refuses a timestamp without a zone."""
-    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind) or _is_text(kind)
-
-
-def _is_text(kind: pa.DataType) -> bool:
-    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
-
-
 def _one_object_per_line(values: list[bytes | None]) -> bytes | None:
     """The values joined by newlines when each is one line that opens and closes a JSON object.
 
@@ -121,8 +112,7 @@ def _parse_fast(messages: Messages, target: pa.Schema) -> ParsedMessages | None:
     data = _one_object_per_line(messages.values)
     if data is None:
         return None
-    reading = pa.schema([pa.field(f.name, f.type if _json_native(f.type) else pa.string()) for f in target])
-    options = pa_json.ParseOptions(explicit_schema=reading, unexpected_field_behavior="ignore")
+    options = pa_json.ParseOptions(explicit_schema=json_reading_schema(target), unexpected_field_behavior="ignore")
     try:
         parsed = pa_json.read_json(pa.py_buffer(data), parse_options=options)
         if parsed.num_rows != len(messages):
@@ -130,7 +120,7 @@ def _parse_fast(messages: Messages, target: pa.Schema) -> ParsedMessages | None:
         columns = [parsed[f.name].cast(f.type) for f in target]
         # The reader does not check UTF-8; Python's json.loads, on the careful path, does.
         for column, target_field in zip(columns, target, strict=True):
-            if _is_text(target_field.type):
+            if is_text(target_field.type):
                 column.validate(full=True)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
@@ -151,17 +141,6 @@ def _json_object(value: bytes | None) -> dict[str, object]:
     return document
 
 
-def _as_text(value: object) -> str | None:
-    """A JSON value as text for ``split_by_schema``: numbers and the rest in their JSON spelling."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)  # json.dumps spells numbers the same, several times slower
-    return json.dumps(value)
-
-
 def _parse_slow(messages: Messages, target: pa.Schema) -> ParsedMessages:
     """Message by message: each that is not a JSON object with the declared columns is rejected with why."""
     reasons: dict[int, str] = {}
@@ -175,7 +154,7 @@ def _parse_slow(messages: Messages, target: pa.Schema) -> ParsedMessages:
             continue
         objects.append(index)
         for name, column in texts.items():
-            column.append(_as_text(document.get(name)))
+            column.append(json_text(document.get(name)))
     rows = pa.table({**{n: pa.array(c, pa.string()) for n, c in texts.items()}, INDEX: pa.array(objects, pa.int64())})
     split = split_by_schema(rows, target, keep=[INDEX])
     reasons |= dict(zip(split.rejected[INDEX].to_pylist(), split.rejected[REASON].to_pylist(), strict=True))

@@ -24,6 +24,7 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from lakehouse.iceberg.declarations import FileFormat, LandingDeclaration
+from lakehouse.ingest.json_values import json_reading_schema, json_text
 from lakehouse.ingest.rows import REASON
 
 EXTENSIONS: dict[str, FileFormat] = {
@@ -130,31 +131,18 @@ def _csv_rows(source: pa.NativeFile, target: pa.Schema, notes: ReadNotes) -> Ite
         yield _numbered(pa.Table.from_batches([batch]), LINE, lines)
 
 
-def _json_types(target: pa.Schema) -> pa.Schema:
-    """What Arrow's JSON reader can take the declared columns as: numbers and text, dates as text."""
-    native = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean, pa.types.is_string)
-    return pa.schema([(f.name, f.type if any(kind(f.type) for kind in native) else pa.string()) for f in target])
-
-
 def _line_count(data: pa.Buffer) -> int:
     content = np.frombuffer(data, np.uint8)
     newlines = int(np.count_nonzero(content == ord("\n")))
     return newlines + int(content.size > 0 and content[-1] != ord("\n"))
 
 
-def _as_text(value: object) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value)
-
-
 def _jsonl_rows(source: pa.NativeFile, target: pa.Schema, notes: ReadNotes) -> Iterator[pa.Table]:
     data = source.read_buffer()
+    options = pa_json.ParseOptions(explicit_schema=json_reading_schema(target), unexpected_field_behavior="infer")
     try:
         rows = pa_json.read_json(
-            pa.BufferReader(data),
-            read_options=pa_json.ReadOptions(block_size=JSON_BLOCK_BYTES),
-            parse_options=pa_json.ParseOptions(explicit_schema=_json_types(target), unexpected_field_behavior="infer"),
+            pa.BufferReader(data), read_options=pa_json.ReadOptions(block_size=JSON_BLOCK_BYTES), parse_options=options
         )
     except pa.ArrowException:
         rows = None
@@ -187,7 +175,7 @@ def _jsonl_rows_one_by_one(data: pa.Buffer, target: pa.Schema, notes: ReadNotes)
             continue
         extra |= dict.fromkeys(key for key in record if key not in values)
         for name in names:
-            values[name].append(_as_text(record.get(name)))
+            values[name].append(json_text(record.get(name)))
         lines.append(number)
         if len(lines) == BATCH_ROWS:
             yield _text_table(values, lines)
