@@ -7,7 +7,13 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from lakehouse.iceberg.declarations import INGESTED_AT, SOURCE
+from lakehouse.iceberg.declarations import INGESTED_AT, SOURCE, SOURCE_FILE
+
+LINEAGE_TYPES: dict[str, pa.DataType] = {
+    INGESTED_AT: pa.timestamp("us", "UTC"),
+    SOURCE: pa.string(),
+    SOURCE_FILE: pa.string(),
+}
 
 
 def prefetched(chunks: Iterator[pa.Table]) -> Iterator[pa.Table]:
@@ -43,9 +49,18 @@ def rechunk(batches: Iterable[pa.RecordBatch], schema: pa.Schema, chunk_rows: in
         yield pa.Table.from_batches(pending, schema)
 
 
-def with_lineage(chunks: Iterable[pa.Table], ingested_at: datetime, source: str) -> Iterator[pa.Table]:
-    ingested = pa.scalar(ingested_at, pa.timestamp("us", "UTC"))
-    label = pa.scalar(source, pa.string())
-    for chunk in chunks:
-        rows = chunk.num_rows
-        yield chunk.append_column(INGESTED_AT, pa.repeat(ingested, rows)).append_column(SOURCE, pa.repeat(label, rows))
+def with_lineage(
+    rows: pa.Table, ingested_at: datetime, source: str | None = None, source_file: str | None = None
+) -> pa.Table:
+    """``rows`` with the lineage columns every bronze load adds: when the load started, then, where the
+    table has them, the source the rows came from and the file they were in."""
+    for name, value in ((INGESTED_AT, ingested_at), (SOURCE, source), (SOURCE_FILE, source_file)):
+        if value is not None:
+            rows = rows.append_column(name, pa.repeat(pa.scalar(value, LINEAGE_TYPES[name]), rows.num_rows))
+    return rows
+
+
+def lineage_schema(columns: pa.Schema, *, source_file: bool = False) -> pa.Schema:
+    """The schema ``with_lineage`` gives rows of ``columns`` stamped with a source (and a file)."""
+    names = [INGESTED_AT, SOURCE, SOURCE_FILE] if source_file else [INGESTED_AT, SOURCE]
+    return pa.schema([*columns, *(pa.field(name, LINEAGE_TYPES[name]) for name in names)])

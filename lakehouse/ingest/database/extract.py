@@ -102,9 +102,10 @@ class Extraction:
 
     def _commit(self, table: Table, reader: pa.RecordBatchReader, position: dict[str, str], *, replace: bool) -> int:
         chunks = prefetched(rechunk(reader, reader.schema, self.chunk_rows))
+        ingested_at, label = datetime.now(UTC), self.source.label + "." + self.source_table
         return commit_load(
             table,
-            with_lineage(chunks, datetime.now(UTC), self.source.label + "." + self.source_table),
+            (with_lineage(chunk, ingested_at, label) for chunk in chunks),
             position | {SOURCE_LABEL: self.source.label},
             replace=replace,
             new_columns=missing_columns(table, reader.schema),

@@ -235,12 +235,10 @@ class TopicIngestion:
             new = _not_yet_quarantined(pa.concat_tables(rejected), already)
             if new.num_rows:
                 offsets = already | {p: max(o, already.get(p, 0)) for p, o in reached.items()}
-                stamped = new.append_column(
-                    INGESTED_AT, pa.repeat(pa.scalar(ingested_at, pa.timestamp("us", "UTC")), new.num_rows)
-                )
-                commit_load(quarantine, [stamped], {TOPIC: self.topic, OFFSETS: encode_offsets(offsets)}, replace=False)
+                position = {TOPIC: self.topic, OFFSETS: encode_offsets(offsets)}
+                commit_load(quarantine, [with_lineage(new, ingested_at)], position, replace=False)
 
-        chunks = with_lineage(valid_chunks(), ingested_at, source_label(self.topic))
+        chunks = (with_lineage(chunk, ingested_at, source_label(self.topic)) for chunk in valid_chunks())
         position = {TOPIC: self.topic, OFFSETS: encode_offsets(reached)}
         written = commit_load(table, chunks, position, replace=False, before_commit=commit_quarantine)
         return written, sum(r.num_rows for r in rejected)

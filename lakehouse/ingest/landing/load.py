@@ -23,8 +23,8 @@ from pyiceberg.catalog import Catalog
 
 from lakehouse.iceberg.catalog import bronze_table
 from lakehouse.iceberg.commits import commit_load, current_row_count, retry_on_conflict
-from lakehouse.iceberg.declarations import INGESTED_AT, SOURCE, SOURCE_FILE, LandingDeclaration
-from lakehouse.ingest.chunks import prefetched, rechunk
+from lakehouse.iceberg.declarations import LandingDeclaration
+from lakehouse.ingest.chunks import lineage_schema, prefetched, rechunk, with_lineage
 from lakehouse.ingest.landing.readers import POSITION_COLUMN, READERS, MalformedFile, ReadNotes, file_format
 from lakehouse.ingest.landing.store import LandingError, LandingStore
 from lakehouse.ingest.landing.tracking import LANDING_FILES, dataset_prefix, known_files, pending_files, quarantine_path
@@ -76,15 +76,6 @@ class LandingResult:
         return {f.path: f.reason for f in self.files if f.reason is not None}
 
 
-def _landing_row_schema(target: pa.Schema) -> pa.Schema:
-    lineage = [
-        pa.field(INGESTED_AT, pa.timestamp("us", "UTC")),
-        pa.field(SOURCE, pa.string()),
-        pa.field(SOURCE_FILE, pa.string()),
-    ]
-    return pa.schema([pa.field(f.name, f.type) for f in target] + lineage)
-
-
 class LandingIngestion:
     """One landing dataset's load into its bronze table, as declared in `iceberg/`."""
 
@@ -100,7 +91,8 @@ class LandingIngestion:
         self.declaration = declaration
         self.chunk_rows = chunk_rows
         self.target = declared_schema(declaration)
-        self.row_schema = _landing_row_schema(self.target)
+        # The declared columns as the split returns them: nullable, without field metadata.
+        self.row_schema = lineage_schema(pa.schema([pa.field(f.name, f.type) for f in self.target]), source_file=True)
         self.source = f"landing/{declaration.landing.dataset}"
 
     def run(self, files: Sequence[str] = (), max_files: int = DEFAULT_MAX_FILES) -> LandingResult:
@@ -149,16 +141,10 @@ class LandingIngestion:
 
     def _landed(self, paths: Iterable[str], outcomes: list[FileOutcome], ingested_at: datetime) -> Iterator[pa.Table]:
         """The rows of each file that fit, with lineage; each file's outcome is appended to ``outcomes``."""
-        ingested = pa.scalar(ingested_at, pa.timestamp("us", "UTC"))
-        source = pa.scalar(self.source, pa.string())
         for path in paths:
             valid, outcome = self._read_file(path)
             outcomes.append(outcome)
-            label = pa.scalar(path, pa.string())
-            for rows in valid:
-                count = rows.num_rows
-                lineage = [pa.repeat(ingested, count), pa.repeat(source, count), pa.repeat(label, count)]
-                yield pa.Table.from_arrays([*rows.columns, *lineage], schema=self.row_schema)
+            yield from (with_lineage(rows, ingested_at, self.source, path) for rows in valid)
 
     def _read_file(self, path: str) -> tuple[list[pa.Table], FileOutcome]:
         notes = ReadNotes()
