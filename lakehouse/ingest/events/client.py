@@ -182,11 +182,14 @@ def _unknown_topic(error: KafkaError | None) -> bool:
 
 def create_topic(bootstrap_servers: str, topic: str, partitions: int) -> None:
     """Create ``topic`` with the broker's default replication, or leave it as it is."""
+    # Kept until the result is in: a collected client abandons its requests.
     admin = AdminClient({"bootstrap.servers": bootstrap_servers, "logger": logging.getLogger("lakehouse.kafka")})
     futures = admin.create_topics(
         [NewTopic(topic, num_partitions=partitions, replication_factor=-1)], operation_timeout=CLIENT_TIMEOUT_SECONDS
     )
     try:
+        # Read, not raised: a raised error's traceback holds this frame, and so the client, in a reference
+        # cycle; until a garbage collection the client lives on, retrying a broker that may have stopped.
         error = futures[topic].exception(timeout=CLIENT_TIMEOUT_SECONDS)
     except TimeoutError:
         raise KafkaUnavailable(
