@@ -50,8 +50,8 @@ def _ingest(home: Path, bootstrap_servers: str, max_records: int) -> dict[str, f
     ingestion = TopicIngestion(catalog_for(settings), _declaration(), bootstrap_servers)
     started = time.perf_counter()
     messages = runs = 0
-    while (result := ingestion.run(max_records=max_records)).messages_read:
-        messages += result.messages_read
+    while (result := ingestion.run(max_records=max_records)).details.messages_read:
+        messages += result.details.messages_read
         runs += 1
     return {"messages": messages, "seconds": time.perf_counter() - started, "runs": runs}
 

@@ -61,9 +61,9 @@ def _landing(home: Path, rows: int, files: int) -> dict[str, object]:
     started = time.perf_counter()
     result = ingestion.run(max_files=files)
     seconds = time.perf_counter() - started
-    if result.files_quarantined or result.rows_quarantined:
-        raise RuntimeError(f"the sample files should all fit: {result.quarantine_reasons}")
-    return {"rows": result.rows_written, "files": len(result.files_ingested), "seconds": seconds}
+    if result.details.files_quarantined or result.rows_quarantined:
+        raise RuntimeError(f"the sample files should all fit: {result.details.quarantine_reasons}")
+    return {"rows": result.rows_written, "files": len(result.details.files_ingested), "seconds": seconds}
 
 
 def _table_append_per_file(home: Path, rows: int, files: int) -> dict[str, object]:

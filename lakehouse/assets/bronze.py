@@ -6,7 +6,7 @@ checks run right after its load, on the snapshot the load committed.
 """
 
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from typing import Any
 
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
@@ -15,7 +15,8 @@ from pyiceberg.table import Table
 
 from lakehouse.checks.bronze import CHECK_DESCRIPTIONS, CheckOutcome, check_bronze_table
 from lakehouse.iceberg.declarations import TableDeclaration, bronze_declarations
-from lakehouse.ingest.database.extract import ExtractResult, extract_tables
+from lakehouse.ingest.database.extract import DatabaseDetails, extract_tables
+from lakehouse.ingest.results import LoadResult
 from lakehouse.resources import IcebergCatalogResource, SourceDatabaseResource
 
 BRONZE_GROUP = "bronze"
@@ -63,20 +64,7 @@ def column_schema(table: Table) -> dg.TableSchema:
     )
 
 
-class LoadOutcome(Protocol):
-    """What every bronze load reports, whatever its source."""
-
-    @property
-    def rows_written(self) -> int: ...
-    @property
-    def total_rows(self) -> int: ...
-    @property
-    def snapshot_id(self) -> int | None: ...
-    @property
-    def seconds(self) -> float: ...
-
-
-def load_metadata(catalog: Catalog, table_name: str, outcome: LoadOutcome) -> dict[str, object]:
+def load_metadata(catalog: Catalog, table_name: str, outcome: LoadResult[Any]) -> dict[str, object]:
     """A bronze load's metadata: the rows, the snapshot it committed, and the table as it is now."""
     table = catalog.load_table(("bronze", table_name))
     return {
@@ -90,14 +78,16 @@ def load_metadata(catalog: Catalog, table_name: str, outcome: LoadOutcome) -> di
     }
 
 
-def _materialization(catalog: Catalog, result: ExtractResult, declaration: TableDeclaration) -> dg.MaterializeResult:  # type: ignore[type-arg]
+def _materialization(
+    catalog: Catalog, result: LoadResult[DatabaseDetails], declaration: TableDeclaration
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
     metadata = load_metadata(catalog, declaration.table, result)
-    if result.cursor is not None:
-        metadata["cursor"] = result.cursor
+    if result.details.cursor is not None:
+        metadata["cursor"] = result.details.cursor
     if result.skipped_reason:
         metadata["unchanged"] = result.skipped_reason
-    if result.added_columns:
-        metadata["columns_added_from_source"] = ", ".join(result.added_columns)
+    if result.details.added_columns:
+        metadata["columns_added_from_source"] = ", ".join(result.details.added_columns)
     # The snapshot id is the data version: a load that wrote nothing leaves it, and Dagster
     # knows downstream assets are still up to date.
     return dg.MaterializeResult(

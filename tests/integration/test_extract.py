@@ -55,7 +55,7 @@ def test_full_extraction_copies_every_row_with_lineage(catalog: SqlCatalog, clas
     assert orders.column_names[-2:] == ["_ingested_at", "_source"]
     assert pc.all(pc.equal(orders["_source"], "sqlite:northwind.orders")).as_py()
     assert orders["_ingested_at"].null_count == 0
-    assert results["orders"].cursor == str(10248 + 829)
+    assert results["orders"].details.cursor == str(10248 + 829)
     assert results["orders"].snapshot_id is not None
 
 
@@ -126,7 +126,7 @@ def test_a_new_source_column_is_added_and_old_rows_read_null(
             sa.text("UPDATE orders SET sales_channel = 'web' WHERE sales_channel IS NULL AND order_id > 11077")
         )
     result = extract(catalog, classic_source, "orders").run()
-    assert result.added_columns == ["sales_channel"]
+    assert result.details.added_columns == ["sales_channel"]
     rows = catalog.load_table(("bronze", "orders")).scan().to_arrow()
     assert "sales_channel" in rows.column_names
     channel = dict(zip(rows["order_id"].to_pylist(), rows["sales_channel"].to_pylist(), strict=True))

@@ -32,9 +32,10 @@ from lakehouse.iceberg.catalog import bronze_table, catalog_for
 from lakehouse.iceberg.commits import summary_key
 from lakehouse.iceberg.declarations import TopicDeclaration, topic_declarations
 from lakehouse.ingest.events.client import KafkaUnavailable, TopicClient, consumer_group, create_topic
-from lakehouse.ingest.events.load import KAFKA_OFF, IngestResult, TopicIngestion, quarantine_table
+from lakehouse.ingest.events.load import KAFKA_OFF, TopicDetails, TopicIngestion, quarantine_table
 from lakehouse.ingest.events.offsets import encode_offsets, plan_batch
 from lakehouse.ingest.events.parsing import Messages, parse_messages
+from lakehouse.ingest.results import LoadResult
 from lakehouse.ingest.rows import declared_schema
 from lakehouse.resources import build_resources
 from lakehouse.sensors.events import build_event_sensor, event_sensor_definitions
@@ -90,7 +91,7 @@ def kafka_settings(settings: Settings, kafka: KafkaBroker) -> Settings:
     return settings.model_copy(update={"kafka_bootstrap_servers": kafka.bootstrap_servers})
 
 
-def ingest(settings: Settings, declaration: TopicDeclaration, **options: object) -> IngestResult:
+def ingest(settings: Settings, declaration: TopicDeclaration, **options: object) -> LoadResult[TopicDetails]:
     ingestion = TopicIngestion(catalog_for(settings), declaration, settings.kafka_bootstrap_servers)
     return ingestion.run(**options)  # type: ignore[arg-type]
 
@@ -153,8 +154,8 @@ def test_events_land_with_their_partition_and_offset_and_the_commit_records_the_
     produce(kafka, declaration, 3000)
     result = ingest(kafka_settings, declaration)
     ends = end_offsets(kafka, declaration)
-    assert (result.messages_read, result.rows_written, result.messages_quarantined) == (3000, 3000, 0)
-    assert result.offsets_before == {} and result.offsets_after == ends
+    assert (result.details.messages_read, result.rows_written, result.rows_quarantined) == (3000, 3000, 0)
+    assert result.details.offsets_before == {} and result.details.offsets_after == ends
     assert len(ends) == 3 and all(ends.values())
     table = bronze(kafka_settings, declaration)
     rows = table.scan().to_arrow()
@@ -189,10 +190,10 @@ def test_a_run_with_no_new_messages_writes_nothing_and_the_next_loads_only_what_
     again = ingest(kafka_settings, declaration)
     assert (again.rows_written, again.skipped_reason) == (0, "no new messages")
     assert again.snapshot_id == first.snapshot_id
-    assert again.offsets_before == again.offsets_after == first.offsets_after
+    assert again.details.offsets_before == again.details.offsets_after == first.details.offsets_after
     produce(kafka, declaration, 500, seed=2)
     third = ingest(kafka_settings, declaration)
-    assert third.offsets_before == first.offsets_after
+    assert third.details.offsets_before == first.details.offsets_after
     assert third.rows_written == 500
     rows = bronze(kafka_settings, declaration).scan().to_arrow()
     assert_exactly_once(rows, event_ids(1, 1000) + event_ids(2, 500), end_offsets(kafka, declaration))
@@ -214,7 +215,7 @@ def test_poison_messages_go_to_the_quarantine_with_partition_offset_and_error(
     values += [poison[8][0], good[3]]
     send(kafka, declaration, values)
     result = ingest(kafka_settings, declaration)
-    assert (result.rows_written, result.messages_quarantined) == (4, 6)
+    assert (result.rows_written, result.rows_quarantined) == (4, 6)
     loaded = bronze(kafka_settings, declaration).scan().to_arrow()
     assert sorted(loaded["_kafka_offset"].to_pylist()) == [0, 2, 7, 9]
     quarantined = bronze(kafka_settings, declaration, "_quarantine").scan().to_arrow().sort_by("_kafka_offset")
@@ -251,7 +252,7 @@ def test_the_consumer_group_offsets_show_the_load(
     committed = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result(timeout=10)
     # The group is the table's: other tests' topics are in it too.
     offsets = {tp.partition: tp.offset for tp in committed.topic_partitions if tp.topic == declaration.topic.name}
-    assert offsets == result.offsets_after
+    assert offsets == result.details.offsets_after
 
 
 def run_child(script: str, settings: Settings, declaration: TopicDeclaration) -> subprocess.Popen[bytes]:
@@ -278,7 +279,7 @@ def test_a_run_killed_before_its_commit_loses_nothing_and_duplicates_nothing(
 
     result = ingest(kafka_settings, declaration)
     ends = end_offsets(kafka, declaration)
-    assert (result.rows_written, result.messages_quarantined, result.offsets_after) == (20_000, 20, ends)
+    assert (result.rows_written, result.rows_quarantined, result.details.offsets_after) == (20_000, 20, ends)
     rows = bronze(kafka_settings, declaration).scan().to_arrow()
     quarantined = bronze(kafka_settings, declaration, "_quarantine").scan().to_arrow()
     assert (rows.num_rows, quarantined.num_rows) == (20_000, 20)
@@ -296,7 +297,7 @@ def test_a_run_killed_between_the_quarantine_commit_and_its_own_quarantines_noth
     assert bronze(kafka_settings, declaration).current_snapshot() is None
 
     result = ingest(kafka_settings, declaration)
-    assert (result.rows_written, result.messages_quarantined) == (2000, 10)
+    assert (result.rows_written, result.rows_quarantined) == (2000, 10)
     quarantined = quarantine.refresh().scan().to_arrow()
     assert quarantined.num_rows == 10
     assert len(set(positions_of(quarantined))) == 10
@@ -329,11 +330,11 @@ def test_a_read_cut_short_by_max_wait_records_exactly_what_it_loaded(
     started = time.monotonic()
     first = ingest(kafka_settings, declaration, end_offsets={p: o + 100 for p, o in ends.items()}, max_wait_seconds=2)
     assert 2 <= time.monotonic() - started < 10
-    assert (first.timed_out, first.rows_written, first.offsets_after) == (True, 2000, ends)
+    assert (first.details.timed_out, first.rows_written, first.details.offsets_after) == (True, 2000, ends)
     assert recorded_position(bronze(kafka_settings, declaration))["kafka-offsets"] == encode_offsets(ends)
     produce(kafka, declaration, 500, seed=2)
     rest = ingest(kafka_settings, declaration)
-    assert (rest.timed_out, rest.offsets_before, rest.rows_written) == (False, ends, 500)
+    assert (rest.details.timed_out, rest.details.offsets_before, rest.rows_written) == (False, ends, 500)
     rows = bronze(kafka_settings, declaration).scan().to_arrow()
     assert_exactly_once(rows, event_ids(1, 2000) + event_ids(2, 500), end_offsets(kafka, declaration))
 
@@ -343,11 +344,11 @@ def test_requested_end_offsets_bound_the_batch(
 ) -> None:
     produce(kafka, declaration, 900)
     result = ingest(kafka_settings, declaration, end_offsets={0: 10, 1: 0}, max_records=1000)
-    assert result.offsets_after == {0: 10, 1: 0, 2: 0}
+    assert result.details.offsets_after == {0: 10, 1: 0, 2: 0}
     assert result.rows_written == 10
     capped = ingest(kafka_settings, declaration, max_records=90)
     assert capped.rows_written == 90
-    assert sum(capped.offsets_after.values()) == 100
+    assert sum(capped.details.offsets_after.values()) == 100
 
 
 def test_one_client_reads_batch_after_batch(kafka: KafkaBroker, declaration: TopicDeclaration) -> None:
@@ -360,7 +361,7 @@ def test_one_client_reads_batch_after_batch(kafka: KafkaBroker, declaration: Top
         second = client.read(plan_batch(declaration.topic.name, first.reached, marks, 150), 10, 100, chunks.append)
     assert [len(chunk) for chunk in chunks] == [100, 50, 100, 50]
     assert (first.messages, second.messages, second.reached) == (150, 150, marks.high)
-    assert not first.timed_out and not second.timed_out
+    assert not first.details.timed_out and not second.details.timed_out
 
 
 def test_a_topic_that_does_not_exist_yet_is_nothing_to_load(

@@ -90,7 +90,7 @@ def test_incremental_extraction_from_postgres(postgres: PostgresServer, tmp_path
     declaration = next(d for d in bronze_declarations() if d.table == "orders")
     result = Extraction(catalog, SourceDatabase(url), declaration).run()
     assert result.rows_written == 7
-    assert result.cursor == "12077"
+    assert result.details.cursor == "12077"
     assert Extraction(catalog, SourceDatabase(url), declaration).run().rows_written == 0
 
 

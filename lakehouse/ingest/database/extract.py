@@ -18,10 +18,11 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
 from lakehouse.iceberg.catalog import bronze_table
-from lakehouse.iceberg.commits import commit_load, current_row_count, missing_columns, recorded, retry_on_conflict
+from lakehouse.iceberg.commits import commit_load, missing_columns, recorded, retry_on_conflict
 from lakehouse.iceberg.declarations import LoadMode, TableDeclaration
 from lakehouse.ingest.chunks import prefetched, rechunk, with_lineage
 from lakehouse.ingest.database.source import CursorRange, SourceDatabase
+from lakehouse.ingest.results import LoadResult, load_result
 from lakehouse.settings import EXTRACT_CHUNK_ROWS
 
 CURSOR = "cursor"
@@ -31,16 +32,13 @@ SOURCE_LABEL = "source"
 
 
 @dataclass(frozen=True)
-class ExtractResult:
-    table: str
-    rows_written: int
-    total_rows: int
-    snapshot_id: int | None
-    location: str
+class DatabaseDetails:
+    """What a database table's load reports besides its rows."""
+
     cursor: str | None
-    seconds: float
+    """The cursor value the table is loaded up to (incremental tables)."""
     added_columns: list[str] = field(default_factory=list)
-    skipped_reason: str | None = None
+    """Source columns beyond the declared ones, which the table gained."""
 
 
 def _fingerprint(rows: pa.Table) -> str:
@@ -74,10 +72,10 @@ class Extraction:
             self.source_table, self.declaration.column_names, self.declaration.declared_in
         )
 
-    def run(self) -> ExtractResult:
+    def run(self) -> LoadResult[DatabaseDetails]:
         return retry_on_conflict(self._attempt)
 
-    def _attempt(self) -> ExtractResult:
+    def _attempt(self) -> LoadResult[DatabaseDetails]:
         started = time.perf_counter()
         table = bronze_table(self.catalog, self.declaration)
         columns = self.source_columns()
@@ -86,17 +84,13 @@ class Extraction:
         else:
             written, position, skipped = self._load_increment(table, columns)
         table.refresh()
-        snapshot = table.current_snapshot()
         added = [c for c in columns if c not in self.declaration.column_names]
-        return ExtractResult(
-            table=f"bronze.{self.declaration.table}",
+        return load_result(
+            f"bronze.{self.declaration.table}",
+            table,
+            DatabaseDetails(position.get(CURSOR), added),
+            time.perf_counter() - started,
             rows_written=written,
-            total_rows=current_row_count(table),
-            snapshot_id=snapshot.snapshot_id if snapshot else None,
-            location=table.location(),
-            cursor=position.get(CURSOR),
-            seconds=time.perf_counter() - started,
-            added_columns=added,
             skipped_reason=skipped,
         )
 
@@ -141,7 +135,7 @@ def extract_tables(
     *,
     chunk_rows: int,
     concurrency: int,
-) -> Iterator[tuple[TableDeclaration, ExtractResult | Exception]]:
+) -> Iterator[tuple[TableDeclaration, LoadResult[DatabaseDetails] | Exception]]:
     """Load several tables at once, yielding each outcome as it completes; one failure stops no other.
 
     Incremental (fact) tables start first: they take longest, and the small dimension tables fill

@@ -18,7 +18,6 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
@@ -27,7 +26,7 @@ from pyiceberg.table import Table
 from pyiceberg.types import IntegerType, LongType, NestedField, StringType, TimestamptzType
 
 from lakehouse.iceberg.catalog import POSITION_COMMIT_PROPERTIES, bronze_table
-from lakehouse.iceberg.commits import commit_load, current_row_count, retry_on_conflict
+from lakehouse.iceberg.commits import commit_load, retry_on_conflict
 from lakehouse.iceberg.declarations import INGESTED_AT, KAFKA_OFFSET, KAFKA_PARTITION, TopicDeclaration
 from lakehouse.ingest.chunks import with_lineage
 from lakehouse.ingest.events.client import CLIENT_TIMEOUT_SECONDS, TopicClient, consumer_group
@@ -42,6 +41,7 @@ from lakehouse.ingest.events.offsets import (
     recorded_offsets,
 )
 from lakehouse.ingest.events.parsing import ERROR, KEY, VALUE, ParsedMessages, parse_messages
+from lakehouse.ingest.results import LoadResult, load_result
 from lakehouse.ingest.rows import declared_schema
 
 LOG = logging.getLogger(__name__)
@@ -79,22 +79,16 @@ def quarantine_table(catalog: Catalog, declaration: TopicDeclaration) -> Table:
 
 
 @dataclass(frozen=True)
-class IngestResult:
-    table: str
-    quarantine_table: str
+class TopicDetails:
+    """What a topic's batch reports besides its rows: where it read from and to, and how it went."""
+
     topic: str
     offsets_before: dict[int, int]
     offsets_after: dict[int, int]
-    total_rows: int
-    snapshot_id: int | None
-    location: str
-    seconds: float
     messages_read: int = 0
-    rows_written: int = 0
-    messages_quarantined: int = 0
     timed_out: bool = False
     lost: dict[int, int] = field(default_factory=dict)
-    skipped_reason: str | None = None
+    """Messages the broker deleted (retention) before they were loaded, per partition."""
 
 
 def _not_yet_quarantined(rows: pa.Table, already: Mapping[int, int]) -> pa.Table:
@@ -133,11 +127,13 @@ class TopicIngestion:
         *,
         max_records: int = MAX_RECORDS,
         max_wait_seconds: float = MAX_WAIT_SECONDS,
-    ) -> IngestResult:
+    ) -> LoadResult[TopicDetails]:
         """Load up to ``end_offsets`` (by default the topic's end), at most ``max_records`` messages."""
         return retry_on_conflict(lambda: self._attempt(end_offsets, max_records, max_wait_seconds))
 
-    def _attempt(self, end_offsets: Mapping[int, int] | None, max_records: int, max_wait: float) -> IngestResult:
+    def _attempt(
+        self, end_offsets: Mapping[int, int] | None, max_records: int, max_wait: float
+    ) -> LoadResult[TopicDetails]:
         started = time.perf_counter()
         table = bronze_table(self.catalog, self.declaration)
         quarantine = quarantine_table(self.catalog, self.declaration)
@@ -184,7 +180,7 @@ class TopicIngestion:
         quarantine: Table,
         before: dict[int, int],
         started: float,
-    ) -> IngestResult:
+    ) -> LoadResult[TopicDetails]:
         # Chunks are parsed in a thread of their own while the next ones are read: Arrow's JSON
         # reader lets go of the GIL, and a parsed chunk takes less memory than its messages.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse-messages") as parser:
@@ -212,7 +208,7 @@ class TopicIngestion:
             started,
             messages_read=written + quarantined,
             rows_written=written,
-            messages_quarantined=quarantined,
+            rows_quarantined=quarantined,
             timed_out=fetched.timed_out,
             lost=batch.lost,
         )
@@ -244,19 +240,27 @@ class TopicIngestion:
         return written, sum(r.num_rows for r in rejected)
 
     def _result(
-        self, table: Table, before: dict[int, int], after: dict[int, int], started: float, **outcome: Any
-    ) -> IngestResult:
+        self,
+        table: Table,
+        before: dict[int, int],
+        after: dict[int, int],
+        started: float,
+        *,
+        messages_read: int = 0,
+        rows_written: int = 0,
+        rows_quarantined: int = 0,
+        timed_out: bool = False,
+        lost: dict[int, int] | None = None,
+        skipped_reason: str | None = None,
+    ) -> LoadResult[TopicDetails]:
         table.refresh()
-        snapshot = table.current_snapshot()
-        return IngestResult(
-            table=f"bronze.{self.declaration.table}",
-            quarantine_table=f"bronze.{quarantine_name(self.declaration)}",
-            topic=self.topic,
-            offsets_before=before,
-            offsets_after=after,
-            total_rows=current_row_count(table),
-            snapshot_id=snapshot.snapshot_id if snapshot else None,
-            location=table.location(),
-            seconds=time.perf_counter() - started,
-            **outcome,
+        return load_result(
+            f"bronze.{self.declaration.table}",
+            table,
+            TopicDetails(self.topic, before, after, messages_read, timed_out, lost or {}),
+            time.perf_counter() - started,
+            rows_written=rows_written,
+            skipped_reason=skipped_reason,
+            rows_quarantined=rows_quarantined,
+            quarantine=f"bronze.{quarantine_name(self.declaration)}",
         )

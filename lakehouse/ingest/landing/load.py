@@ -22,12 +22,13 @@ import pyarrow as pa
 from pyiceberg.catalog import Catalog
 
 from lakehouse.iceberg.catalog import bronze_table
-from lakehouse.iceberg.commits import commit_load, current_row_count, retry_on_conflict
+from lakehouse.iceberg.commits import commit_load, retry_on_conflict
 from lakehouse.iceberg.declarations import LandingDeclaration
 from lakehouse.ingest.chunks import lineage_schema, prefetched, rechunk, with_lineage
 from lakehouse.ingest.landing.readers import POSITION_COLUMN, READERS, MalformedFile, ReadNotes, file_format
 from lakehouse.ingest.landing.store import LandingError, LandingStore
 from lakehouse.ingest.landing.tracking import LANDING_FILES, dataset_prefix, known_files, pending_files, quarantine_path
+from lakehouse.ingest.results import LoadResult, load_result
 from lakehouse.ingest.rows import REASON, declared_schema, split_by_schema
 
 DEFAULT_MAX_FILES = 100
@@ -47,17 +48,12 @@ class FileOutcome:
 
 
 @dataclass(frozen=True)
-class LandingResult:
-    table: str
+class LandingDetails:
+    """What a landing load reports besides its rows: each file it took, and the requested files it left."""
+
     files: tuple[FileOutcome, ...]
     already_taken: tuple[str, ...]
     """Requested paths an earlier load took, which this one left alone."""
-    rows_written: int
-    total_rows: int
-    snapshot_id: int | None
-    location: str
-    quarantine: str
-    seconds: float
 
     @property
     def files_ingested(self) -> list[str]:
@@ -66,10 +62,6 @@ class LandingResult:
     @property
     def files_quarantined(self) -> list[str]:
         return [f.path for f in self.files if f.malformed]
-
-    @property
-    def rows_quarantined(self) -> int:
-        return sum(f.rows_rejected for f in self.files)
 
     @property
     def quarantine_reasons(self) -> dict[str, str]:
@@ -95,7 +87,7 @@ class LandingIngestion:
         self.row_schema = lineage_schema(pa.schema([pa.field(f.name, f.type) for f in self.target]), source_file=True)
         self.source = f"landing/{declaration.landing.dataset}"
 
-    def run(self, files: Sequence[str] = (), max_files: int = DEFAULT_MAX_FILES) -> LandingResult:
+    def run(self, files: Sequence[str] = (), max_files: int = DEFAULT_MAX_FILES) -> LoadResult[LandingDetails]:
         """Load ``files`` (paths relative to the landing location), or else the oldest ``max_files`` new ones.
 
         Paths an earlier load took are left alone, so a repeated request loads nothing.
@@ -109,7 +101,7 @@ class LandingIngestion:
             )
         return retry_on_conflict(lambda: self._attempt(requested, max_files))
 
-    def _attempt(self, requested: list[str], max_files: int) -> LandingResult:
+    def _attempt(self, requested: list[str], max_files: int) -> LoadResult[LandingDetails]:
         started = time.perf_counter()
         table = bronze_table(self.catalog, self.declaration)
         known = known_files(table)
@@ -126,17 +118,14 @@ class LandingIngestion:
             chunks = prefetched(rechunk(batches, self.row_schema, self.chunk_rows))
             written = commit_load(table, chunks, {LANDING_FILES: json.dumps(to_load)}, replace=False)
             table.refresh()
-        snapshot = table.current_snapshot()
-        return LandingResult(
-            table=f"bronze.{self.declaration.table}",
-            files=tuple(outcomes),
-            already_taken=tuple(path for path in requested if path in known),
+        return load_result(
+            f"bronze.{self.declaration.table}",
+            table,
+            LandingDetails(tuple(outcomes), tuple(path for path in requested if path in known)),
+            time.perf_counter() - started,
             rows_written=written,
-            total_rows=current_row_count(table),
-            snapshot_id=snapshot.snapshot_id if snapshot else None,
-            location=table.location(),
+            rows_quarantined=sum(f.rows_rejected for f in outcomes),
             quarantine=self.store.uri(quarantine_path(dataset_prefix(self.declaration))),
-            seconds=time.perf_counter() - started,
         )
 
     def _landed(self, paths: Iterable[str], outcomes: list[FileOutcome], ingested_at: datetime) -> Iterator[pa.Table]:
