@@ -361,7 +361,7 @@ def test_one_client_reads_batch_after_batch(kafka: KafkaBroker, declaration: Top
         second = client.read(plan_batch(declaration.topic.name, first.reached, marks, 150), 10, 100, chunks.append)
     assert [len(chunk) for chunk in chunks] == [100, 50, 100, 50]
     assert (first.messages, second.messages, second.reached) == (150, 150, marks.high)
-    assert not first.details.timed_out and not second.details.timed_out
+    assert not first.timed_out and not second.timed_out
 
 
 def test_a_topic_that_does_not_exist_yet_is_nothing_to_load(
