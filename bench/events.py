@@ -27,21 +27,13 @@ from bench.steps import report, run_step
 from lakehouse.iceberg.catalog import bronze_table, catalog_for
 from lakehouse.iceberg.commits import commit_load
 from lakehouse.iceberg.declarations import TopicDeclaration, topic_declarations
-from lakehouse.ingest.events import (
-    CHUNK_MESSAGES,
-    MAX_WAIT_SECONDS,
-    Batch,
-    Fetched,
-    Messages,
-    TopicClient,
-    TopicIngestion,
-    encode_offsets,
-    plan_batch,
-    produce_events,
-    source_label,
-)
+from lakehouse.ingest.events.client import Fetched, TopicClient
+from lakehouse.ingest.events.load import CHUNK_MESSAGES, MAX_WAIT_SECONDS, TopicIngestion, source_label
+from lakehouse.ingest.events.offsets import Batch, encode_offsets, plan_batch
+from lakehouse.ingest.events.parsing import Messages
 from lakehouse.ingest.rows import declared_schema
 from lakehouse.settings import Settings
+from lakehouse_dev.generators.sales_events import produce_events
 from lakehouse_dev.services.kafka import KafkaBroker
 
 MODULE = "bench.events"
@@ -58,8 +50,8 @@ def _ingest(home: Path, bootstrap_servers: str, max_records: int) -> dict[str, f
     ingestion = TopicIngestion(catalog_for(settings), _declaration(), bootstrap_servers)
     started = time.perf_counter()
     messages = runs = 0
-    while (result := ingestion.run(max_records=max_records)).messages_read:
-        messages += result.messages_read
+    while (result := ingestion.run(max_records=max_records)).details.messages_read:
+        messages += result.details.messages_read
         runs += 1
     return {"messages": messages, "seconds": time.perf_counter() - started, "runs": runs}
 

@@ -39,11 +39,11 @@ def _generate(home: Path, scale: str) -> dict[str, object]:
 
 
 def _extract(home: Path, concurrency: int) -> dict[str, object]:
-    from lakehouse.extract import ExtractResult, extract_tables
     from lakehouse.iceberg.catalog import catalog_for
     from lakehouse.iceberg.declarations import bronze_declarations
+    from lakehouse.ingest.database.extract import extract_tables
+    from lakehouse.ingest.database.source import SourceDatabase
     from lakehouse.settings import Settings
-    from lakehouse.sources import SourceDatabase
 
     settings = Settings(home=home / LAKEHOUSE)
     catalog = catalog_for(settings)
@@ -54,7 +54,7 @@ def _extract(home: Path, concurrency: int) -> dict[str, object]:
         catalog, source, bronze_declarations(), chunk_rows=settings.extract_chunk_rows, concurrency=concurrency
     )
     for declaration, result in outcomes:
-        if not isinstance(result, ExtractResult):
+        if isinstance(result, Exception):
             raise RuntimeError(f"{declaration.table}: {result}")
         rows += result.rows_written
     return {"rows": rows, "seconds": time.perf_counter() - started}

@@ -41,7 +41,8 @@ def _settings(home: Path, step: str) -> "Settings":
 
 
 def _deliver(home: Path, rows: int, files: int) -> dict[str, object]:
-    from lakehouse.ingest.landing import LocalLandingStore, deliver_sample_files
+    from lakehouse.ingest.landing.store import LocalLandingStore
+    from lakehouse_dev.generators.marketplace_files import deliver_sample_files
 
     started = time.perf_counter()
     deliver_sample_files(LocalLandingStore(home / "landing"), files=files, rows=rows // files)
@@ -51,7 +52,8 @@ def _deliver(home: Path, rows: int, files: int) -> dict[str, object]:
 def _landing(home: Path, rows: int, files: int) -> dict[str, object]:
     from lakehouse.iceberg.catalog import catalog_for
     from lakehouse.iceberg.declarations import landing_declarations
-    from lakehouse.ingest.landing import LandingIngestion, landing_store
+    from lakehouse.ingest.landing.load import LandingIngestion
+    from lakehouse.ingest.landing.store import landing_store
 
     settings = _settings(home, "landing")
     [declaration] = [d for d in landing_declarations() if d.table == DATASET]
@@ -59,9 +61,9 @@ def _landing(home: Path, rows: int, files: int) -> dict[str, object]:
     started = time.perf_counter()
     result = ingestion.run(max_files=files)
     seconds = time.perf_counter() - started
-    if result.files_quarantined or result.rows_quarantined:
-        raise RuntimeError(f"the sample files should all fit: {result.quarantine_reasons}")
-    return {"rows": result.rows_written, "files": len(result.files_ingested), "seconds": seconds}
+    if result.details.files_quarantined or result.rows_quarantined:
+        raise RuntimeError(f"the sample files should all fit: {result.details.quarantine_reasons}")
+    return {"rows": result.rows_written, "files": len(result.details.files_ingested), "seconds": seconds}
 
 
 def _table_append_per_file(home: Path, rows: int, files: int) -> dict[str, object]:

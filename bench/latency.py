@@ -112,12 +112,12 @@ def main() -> None:
     import dagster as dg
 
     from lakehouse.definitions import defs
-    from lakehouse.ingest.events import produce_events
-    from lakehouse.ingest.landing import deliver_sample_files
     from lakehouse.instance import prepare_dagster_home
     from lakehouse.settings import load_settings
+    from lakehouse_dev.generators.marketplace_files import deliver_sample_files
     from lakehouse_dev.generators.northwind.generator import parse_scale
     from lakehouse_dev.generators.northwind.load import write_northwind
+    from lakehouse_dev.generators.sales_events import produce_events
     from lakehouse_dev.services.kafka import KafkaBroker
     from lakehouse_dev.services.process import free_port
 

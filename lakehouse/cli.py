@@ -240,7 +240,7 @@ def deliver_files(
     seed: Annotated[int, typer.Option(min=0, help="The same seed delivers the same paths, which load nothing.")] = 1,
 ) -> None:
     """Deliver generated marketplace order files to the landing location, as a partner would."""
-    from lakehouse.ingest.landing import deliver_sample_files
+    from lakehouse_dev.generators.marketplace_files import deliver_sample_files
 
     settings = _settings()
     try:
@@ -266,7 +266,7 @@ def produce_events(
     import time
 
     from lakehouse.iceberg.declarations import topic_declarations
-    from lakehouse.ingest.events import produce_events as produce
+    from lakehouse_dev.generators.sales_events import produce_events as produce
 
     settings = _settings()
     if not settings.kafka_bootstrap_servers:

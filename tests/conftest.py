@@ -9,8 +9,8 @@ import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
 from lakehouse.iceberg.catalog import catalog_for, prepare_catalog
+from lakehouse.ingest.database.source import SourceDatabase
 from lakehouse.settings import ENV_PREFIX, Settings
-from lakehouse.sources import SourceDatabase
 from lakehouse_dev.generators.northwind.generator import parse_scale
 from lakehouse_dev.generators.northwind.load import write_northwind
 from lakehouse_dev.services.stack import install_services

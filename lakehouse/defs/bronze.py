@@ -1,7 +1,7 @@
 """What the three bronze domains (database, landing files, Kafka events) share: asset keys, the
 metadata of a load, and the job that takes one table's new input through gold."""
 
-from typing import Protocol
+from typing import Any
 
 import dagster as dg
 from dagster._core.definitions.metadata import RawMetadataValue
@@ -10,6 +10,7 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
 from lakehouse.iceberg.declarations import BronzeTableDeclaration
+from lakehouse.ingest.results import LoadResult
 
 BRONZE_GROUP = "bronze"
 
@@ -37,20 +38,7 @@ def column_schema(table: Table) -> dg.TableSchema:
     )
 
 
-class LoadOutcome(Protocol):
-    """What every bronze load reports, whatever its source."""
-
-    @property
-    def rows_written(self) -> int: ...
-    @property
-    def total_rows(self) -> int: ...
-    @property
-    def snapshot_id(self) -> int | None: ...
-    @property
-    def seconds(self) -> float: ...
-
-
-def load_metadata(catalog: Catalog, table_name: str, outcome: LoadOutcome) -> dict[str, RawMetadataValue]:
+def load_metadata(catalog: Catalog, table_name: str, outcome: LoadResult[Any]) -> dict[str, RawMetadataValue]:
     """A bronze load's metadata: the rows, the snapshot it committed, and the table as it is now."""
     table = catalog.load_table(("bronze", table_name))
     return {

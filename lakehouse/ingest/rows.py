@@ -59,7 +59,8 @@ def _bad_values(column: pa.Array, field: pa.Field, start: int = 0) -> dict[int, 
     return _bad_values(column.slice(0, middle), field, start) | _bad_values(column.slice(middle), field, start + middle)
 
 
-def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+def _column_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A rejected column as text: Arrow's cast where it has one, else each value as Python spells it."""
     try:
         return column.cast(pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -105,7 +106,7 @@ def split_by_schema(rows: pa.Table, target: pa.Schema, keep: Sequence[str] = ())
     ]
     why = pa.array(["; ".join(reasons[index]) for index in failing], pa.string())
     rejected = pa.Table.from_arrays(
-        [*(rows[name].take(failing) for name in keep), *(_as_text(pa.chunked_array([c])) for c in given), why],
+        [*(rows[name].take(failing) for name in keep), *(_column_text(pa.chunked_array([c])) for c in given), why],
         schema=_rejected_schema(target, keep, rows),
     )
     return SplitRows(valid.take(passing), rejected)

@@ -11,9 +11,10 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 
+from lakehouse.ingest.events.client import create_topic
 from lakehouse_dev.services.process import (
     CACHE_DIR,
     MAVEN_CENTRAL,
@@ -223,12 +224,4 @@ class KafkaBroker(ProcessServer):
 
     def create_topic(self, name: str, partitions: int) -> None:
         """Create ``name``, or leave it as it is: topics are not created on first use here."""
-        admin = self.admin()  # kept until the result is in: a collected client abandons its requests
-        futures = admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=1)], operation_timeout=CLIENT_TIMEOUT_S
-        )
-        # Read, not raised: a raised error's traceback holds this frame, and so the client, in a reference cycle;
-        # until a garbage collection the client lives on, retrying a broker that may have stopped.
-        error = futures[name].exception(timeout=CLIENT_TIMEOUT_S)
-        if error is not None and error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-            raise error
+        create_topic(self.bootstrap_servers, name, partitions)

@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from lakehouse.ingest.landing.store import s3_client
 from lakehouse_dev.services.process import (
     CACHE_DIR,
     ProcessServer,
@@ -35,7 +34,6 @@ MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
 GO_FALLBACK = Path("/usr/local/go/bin/go")  # where the official Go tarball installs, often not on PATH
 BUILD_TIMEOUT_S = 1800.0
 READY_TIMEOUT_S = 60.0
-REGION = "us-east-1"
 
 
 def minio_binary_path(version: str = MINIO_VERSION) -> Path:
@@ -89,18 +87,6 @@ def minio_binary(version: str = MINIO_VERSION) -> Path:
         (staging / "minio").replace(binary)
         shutil.rmtree(staging, ignore_errors=True)
     return binary
-
-
-def s3_client(endpoint: str, access_key: str, secret_key: str, region: str = REGION) -> Any:
-    """A boto3 S3 client for MinIO: path-style, since bucket names are not DNS names on loopback."""
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=access_key,
-        aws_secret_access_key=secret_key,
-        region_name=region,
-        config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
-    )
 
 
 def http_ok(url: str) -> bool:

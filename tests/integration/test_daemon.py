@@ -15,9 +15,9 @@ import dagster as dg
 from lakehouse.definitions import defs
 from lakehouse.engine import LocalEngine
 from lakehouse.iceberg.catalog import catalog_for
-from lakehouse.ingest.landing import deliver_sample_files
+from lakehouse.ingest.database.source import SourceDatabase
 from lakehouse.settings import Settings
-from lakehouse.sources import SourceDatabase
+from lakehouse_dev.generators.marketplace_files import deliver_sample_files
 from lakehouse_dev.services.process import ServerProcess, log_tail
 
 DAEMON = str(Path(sys.executable).parent / "dagster-daemon")

@@ -6,8 +6,8 @@ import sqlalchemy as sa
 from lakehouse.defs.database.assets import build_bronze_assets
 from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.iceberg.declarations import bronze_declarations
+from lakehouse.ingest.database.source import SourceDatabase
 from lakehouse.settings import Settings
-from lakehouse.sources import SourceDatabase
 from lakehouse_dev.generators.northwind.schema import NORTHWIND_TABLES
 from tests.resources import resources_for
 

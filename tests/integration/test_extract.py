@@ -6,11 +6,11 @@ import sqlalchemy as sa
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.table import Table
 
-from lakehouse.extract import CURSOR, FINGERPRINT, Extraction
 from lakehouse.iceberg.catalog import bronze_table
 from lakehouse.iceberg.commits import SchemaMismatchError, recorded, summary_key
 from lakehouse.iceberg.declarations import TableDeclaration, bronze_declarations
-from lakehouse.sources import SourceDatabase, SourceError
+from lakehouse.ingest.database.extract import CURSOR, FINGERPRINT, Extraction
+from lakehouse.ingest.database.source import SourceDatabase, SourceError
 from lakehouse_dev.generators.northwind.schema import northwind_metadata
 
 
@@ -55,7 +55,7 @@ def test_full_extraction_copies_every_row_with_lineage(catalog: SqlCatalog, clas
     assert orders.column_names[-2:] == ["_ingested_at", "_source"]
     assert pc.all(pc.equal(orders["_source"], "sqlite:northwind.orders")).as_py()
     assert orders["_ingested_at"].null_count == 0
-    assert results["orders"].cursor == str(10248 + 829)
+    assert results["orders"].details.cursor == str(10248 + 829)
     assert results["orders"].snapshot_id is not None
 
 
@@ -126,7 +126,7 @@ def test_a_new_source_column_is_added_and_old_rows_read_null(
             sa.text("UPDATE orders SET sales_channel = 'web' WHERE sales_channel IS NULL AND order_id > 11077")
         )
     result = extract(catalog, classic_source, "orders").run()
-    assert result.added_columns == ["sales_channel"]
+    assert result.details.added_columns == ["sales_channel"]
     rows = catalog.load_table(("bronze", "orders")).scan().to_arrow()
     assert "sales_channel" in rows.column_names
     channel = dict(zip(rows["order_id"].to_pylist(), rows["sales_channel"].to_pylist(), strict=True))
@@ -188,7 +188,7 @@ def test_a_conflicting_commit_is_retried_from_the_new_position(
 
     # The second load starts from the table as it was before the first committed: its commit
     # conflicts, and the retry re-reads the position and finds nothing left to load.
-    monkeypatch.setattr("lakehouse.extract.bronze_table", stale_first)
+    monkeypatch.setattr("lakehouse.ingest.database.extract.bronze_table", stale_first)
     result = extract(catalog, classic_source, "orders").run()
     assert len(opened) == 2
     assert result.rows_written == 0

@@ -17,18 +17,12 @@ from lakehouse.defs.landing.jobs import landing_run_config
 from lakehouse.defs.landing.sensors import build_landing_sensor, next_batch
 from lakehouse.iceberg.commits import recorded
 from lakehouse.iceberg.declarations import landing_declarations
-from lakehouse.ingest.landing import (
-    LANDING_FILES,
-    LandingError,
-    LandingFile,
-    LandingIngestion,
-    LandingResult,
-    LandingStore,
-    LocalLandingStore,
-    deliver_sample_files,
-    landing_store,
-)
+from lakehouse.ingest.landing.load import LandingDetails, LandingIngestion
+from lakehouse.ingest.landing.store import LandingError, LandingFile, LandingStore, LocalLandingStore, landing_store
+from lakehouse.ingest.landing.tracking import LANDING_FILES
+from lakehouse.ingest.results import LoadResult
 from lakehouse.settings import Settings
+from lakehouse_dev.generators.marketplace_files import deliver_sample_files
 from tests.resources import resources_for
 
 DECLARATION = next(d for d in landing_declarations() if d.table == "marketplace_orders")
@@ -41,7 +35,7 @@ def store(settings: Settings) -> LandingStore:
     return landing_store(settings)
 
 
-def ingest(catalog: SqlCatalog, store: LandingStore, files: list[str] | None = None) -> LandingResult:
+def ingest(catalog: SqlCatalog, store: LandingStore, files: list[str] | None = None) -> LoadResult[LandingDetails]:
     return LandingIngestion(catalog, store, DECLARATION, chunk_rows=1_000).run(files or [])
 
 
@@ -66,7 +60,7 @@ def test_csv_jsonl_and_parquet_files_land_with_their_source_file(catalog: SqlCat
     ]
     result = ingest(catalog, store)
 
-    assert sorted(result.files_ingested) == sorted(delivered)
+    assert sorted(result.details.files_ingested) == sorted(delivered)
     assert result.rows_written == result.total_rows == 110
     assert rows_by_file(catalog) == dict(zip(delivered, [40, 30, 20, 20], strict=True))
     rows = bronze(catalog)
@@ -101,8 +95,8 @@ def test_a_file_delivered_again_ingests_nothing(catalog: SqlCatalog, store: Land
     named = ingest(catalog, store, [path])
 
     assert first.rows_written == 25
-    assert again.files == () and again.rows_written == 0
-    assert named.already_taken == (path,) and named.rows_written == 0
+    assert again.details.files == () and again.rows_written == 0
+    assert named.details.already_taken == (path,) and named.rows_written == 0
     assert again.snapshot_id == named.snapshot_id == first.snapshot_id
     assert bronze(catalog).num_rows == 25
 
@@ -119,8 +113,8 @@ def test_a_malformed_file_is_quarantined_whole_while_the_others_land(
 
     result = ingest(catalog, store)
 
-    assert result.files_ingested == [good]
-    assert sorted(result.files_quarantined) == [
+    assert result.details.files_ingested == [good]
+    assert sorted(result.details.files_quarantined) == [
         "marketplace_orders/broken.parquet",
         "marketplace_orders/no_date.csv",
         "marketplace_orders/orders.xml",
@@ -134,7 +128,7 @@ def test_a_malformed_file_is_quarantined_whole_while_the_others_land(
     assert "missing required column(s) order_date" in no_date
     assert "unknown format .xml" in quarantined(settings, "marketplace_orders/orders.xml", ".reason.txt").read_text()
     # Quarantined paths are taken too: the next load does not read them again.
-    assert ingest(catalog, store).files == ()
+    assert ingest(catalog, store).details.files == ()
 
 
 def test_rows_that_do_not_fit_are_quarantined_with_their_line_and_reason(
@@ -165,12 +159,12 @@ def test_rows_that_do_not_fit_are_quarantined_with_their_line_and_reason(
 
     result = ingest(catalog, store)
 
-    assert sorted(result.files_ingested) == [
+    assert sorted(result.details.files_ingested) == [
         "marketplace_orders/mixed.csv",
         "marketplace_orders/mixed.jsonl",
         "marketplace_orders/typed.jsonl",
     ]
-    assert result.files_quarantined == [] and result.rows_quarantined == 7
+    assert result.details.files_quarantined == [] and result.rows_quarantined == 7
     assert rows_by_file(catalog) == {
         "marketplace_orders/mixed.csv": 2,
         "marketplace_orders/mixed.jsonl": 1,
@@ -201,7 +195,7 @@ def test_rows_that_do_not_fit_are_quarantined_with_their_line_and_reason(
     assert [(r["_line"], r["_reason"]) for r in map(json.loads, typed)] == [
         (2, "order_date: required value is missing")
     ]
-    ignored = {f.path: f.ignored_columns for f in result.files}
+    ignored = {f.path: f.ignored_columns for f in result.details.files}
     assert ignored["marketplace_orders/mixed.jsonl"] == ("gift_wrap",)
     assert ignored["marketplace_orders/typed.jsonl"] == ("gift_wrap", "day")
 
@@ -233,8 +227,8 @@ def test_a_load_that_fails_before_its_commit_is_rerun_exactly_once(
     result = ingest(catalog, store)
     again = ingest(catalog, store)
 
-    assert result.rows_written == 45 and sorted(result.files_ingested) == paths
-    assert result.files_quarantined == ["marketplace_orders/zz_garbage.parquet"]
+    assert result.rows_written == 45 and sorted(result.details.files_ingested) == paths
+    assert result.details.files_quarantined == ["marketplace_orders/zz_garbage.parquet"]
     assert again.rows_written == 0
     assert rows_by_file(catalog) == dict.fromkeys(paths, 15)
 
@@ -256,7 +250,7 @@ def test_quarantine_files_are_written_before_the_commit(
 
 def test_two_loads_at_once_take_each_file_once(catalog: SqlCatalog, store: LandingStore, settings: Settings) -> None:
     paths = deliver_sample_files(store, files=4, rows=50, file_format="parquet", seed=8)
-    results: list[LandingResult] = []
+    results: list[LoadResult[LandingDetails]] = []
 
     def load() -> None:
         results.append(LandingIngestion(SqlCatalog("lakehouse", **catalog.properties), store, DECLARATION).run())

@@ -9,8 +9,8 @@ from lakehouse.defs.medallion.assets import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from lakehouse.defs.medallion.resources import dbt_cli
 from lakehouse.engine import LocalEngine
 from lakehouse.iceberg.catalog import catalog_for
+from lakehouse.ingest.database.source import SourceDatabase
 from lakehouse.settings import Settings
-from lakehouse.sources import SourceDatabase
 from tests.medallion import GOLD, BuiltLakehouse, materialize_medallion
 
 # An independent spelling table: the test must not reuse the dbt macro it checks.

@@ -28,24 +28,14 @@ from lakehouse.defs.resources import resources
 from lakehouse.iceberg.catalog import bronze_table, catalog_for
 from lakehouse.iceberg.commits import summary_key
 from lakehouse.iceberg.declarations import TopicDeclaration, topic_declarations
-from lakehouse.ingest.events import (
-    KAFKA_OFF,
-    EventSimulator,
-    IngestResult,
-    KafkaUnavailable,
-    Messages,
-    TopicClient,
-    TopicIngestion,
-    consumer_group,
-    create_topic,
-    encode_offsets,
-    parse_messages,
-    plan_batch,
-    produce_events,
-    quarantine_table,
-)
+from lakehouse.ingest.events.client import KafkaUnavailable, TopicClient, consumer_group, create_topic
+from lakehouse.ingest.events.load import KAFKA_OFF, TopicDetails, TopicIngestion, quarantine_table
+from lakehouse.ingest.events.offsets import encode_offsets, plan_batch
+from lakehouse.ingest.events.parsing import Messages, parse_messages
+from lakehouse.ingest.results import LoadResult
 from lakehouse.ingest.rows import declared_schema
 from lakehouse.settings import Settings
+from lakehouse_dev.generators.sales_events import EventSimulator, produce_events
 from lakehouse_dev.services.kafka import KafkaBroker
 from lakehouse_dev.services.process import free_port
 from tests.resources import resources_for
@@ -58,7 +48,7 @@ CHILD = """
 import sys
 from lakehouse.iceberg.catalog import bronze_table, catalog_for
 from lakehouse.iceberg.declarations import TopicDeclaration
-from lakehouse.ingest.events import TopicIngestion
+from lakehouse.ingest.events.load import TopicIngestion
 from lakehouse.settings import load_settings
 
 settings = load_settings()
@@ -70,7 +60,7 @@ ingestion.run()
 CHILD_DYING_BETWEEN_COMMITS = (
     """
 import os, signal
-import lakehouse.ingest.events as events
+import lakehouse.ingest.events.load as events
 
 commit_load = events.commit_load
 
@@ -97,7 +87,7 @@ def kafka_settings(settings: Settings, kafka: KafkaBroker) -> Settings:
     return settings.model_copy(update={"kafka_bootstrap_servers": kafka.bootstrap_servers})
 
 
-def ingest(settings: Settings, declaration: TopicDeclaration, **options: object) -> IngestResult:
+def ingest(settings: Settings, declaration: TopicDeclaration, **options: object) -> LoadResult[TopicDetails]:
     ingestion = TopicIngestion(catalog_for(settings), declaration, settings.kafka_bootstrap_servers)
     return ingestion.run(**options)  # type: ignore[arg-type]
 
@@ -160,8 +150,8 @@ def test_events_land_with_their_partition_and_offset_and_the_commit_records_the_
     produce(kafka, declaration, 3000)
     result = ingest(kafka_settings, declaration)
     ends = end_offsets(kafka, declaration)
-    assert (result.messages_read, result.rows_written, result.messages_quarantined) == (3000, 3000, 0)
-    assert result.offsets_before == {} and result.offsets_after == ends
+    assert (result.details.messages_read, result.rows_written, result.rows_quarantined) == (3000, 3000, 0)
+    assert result.details.offsets_before == {} and result.details.offsets_after == ends
     assert len(ends) == 3 and all(ends.values())
     table = bronze(kafka_settings, declaration)
     rows = table.scan().to_arrow()
@@ -196,10 +186,10 @@ def test_a_run_with_no_new_messages_writes_nothing_and_the_next_loads_only_what_
     again = ingest(kafka_settings, declaration)
     assert (again.rows_written, again.skipped_reason) == (0, "no new messages")
     assert again.snapshot_id == first.snapshot_id
-    assert again.offsets_before == again.offsets_after == first.offsets_after
+    assert again.details.offsets_before == again.details.offsets_after == first.details.offsets_after
     produce(kafka, declaration, 500, seed=2)
     third = ingest(kafka_settings, declaration)
-    assert third.offsets_before == first.offsets_after
+    assert third.details.offsets_before == first.details.offsets_after
     assert third.rows_written == 500
     rows = bronze(kafka_settings, declaration).scan().to_arrow()
     assert_exactly_once(rows, event_ids(1, 1000) + event_ids(2, 500), end_offsets(kafka, declaration))
@@ -221,7 +211,7 @@ def test_poison_messages_go_to_the_quarantine_with_partition_offset_and_error(
     values += [poison[8][0], good[3]]
     send(kafka, declaration, values)
     result = ingest(kafka_settings, declaration)
-    assert (result.rows_written, result.messages_quarantined) == (4, 6)
+    assert (result.rows_written, result.rows_quarantined) == (4, 6)
     loaded = bronze(kafka_settings, declaration).scan().to_arrow()
     assert sorted(loaded["_kafka_offset"].to_pylist()) == [0, 2, 7, 9]
     quarantined = bronze(kafka_settings, declaration, "_quarantine").scan().to_arrow().sort_by("_kafka_offset")
@@ -258,7 +248,7 @@ def test_the_consumer_group_offsets_show_the_load(
     committed = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result(timeout=10)
     # The group is the table's: other tests' topics are in it too.
     offsets = {tp.partition: tp.offset for tp in committed.topic_partitions if tp.topic == declaration.topic.name}
-    assert offsets == result.offsets_after
+    assert offsets == result.details.offsets_after
 
 
 def run_child(script: str, settings: Settings, declaration: TopicDeclaration) -> subprocess.Popen[bytes]:
@@ -285,7 +275,7 @@ def test_a_run_killed_before_its_commit_loses_nothing_and_duplicates_nothing(
 
     result = ingest(kafka_settings, declaration)
     ends = end_offsets(kafka, declaration)
-    assert (result.rows_written, result.messages_quarantined, result.offsets_after) == (20_000, 20, ends)
+    assert (result.rows_written, result.rows_quarantined, result.details.offsets_after) == (20_000, 20, ends)
     rows = bronze(kafka_settings, declaration).scan().to_arrow()
     quarantined = bronze(kafka_settings, declaration, "_quarantine").scan().to_arrow()
     assert (rows.num_rows, quarantined.num_rows) == (20_000, 20)
@@ -303,7 +293,7 @@ def test_a_run_killed_between_the_quarantine_commit_and_its_own_quarantines_noth
     assert bronze(kafka_settings, declaration).current_snapshot() is None
 
     result = ingest(kafka_settings, declaration)
-    assert (result.rows_written, result.messages_quarantined) == (2000, 10)
+    assert (result.rows_written, result.rows_quarantined) == (2000, 10)
     quarantined = quarantine.refresh().scan().to_arrow()
     assert quarantined.num_rows == 10
     assert len(set(positions_of(quarantined))) == 10
@@ -336,11 +326,11 @@ def test_a_read_cut_short_by_max_wait_records_exactly_what_it_loaded(
     started = time.monotonic()
     first = ingest(kafka_settings, declaration, end_offsets={p: o + 100 for p, o in ends.items()}, max_wait_seconds=2)
     assert 2 <= time.monotonic() - started < 10
-    assert (first.timed_out, first.rows_written, first.offsets_after) == (True, 2000, ends)
+    assert (first.details.timed_out, first.rows_written, first.details.offsets_after) == (True, 2000, ends)
     assert recorded_position(bronze(kafka_settings, declaration))["kafka-offsets"] == encode_offsets(ends)
     produce(kafka, declaration, 500, seed=2)
     rest = ingest(kafka_settings, declaration)
-    assert (rest.timed_out, rest.offsets_before, rest.rows_written) == (False, ends, 500)
+    assert (rest.details.timed_out, rest.details.offsets_before, rest.rows_written) == (False, ends, 500)
     rows = bronze(kafka_settings, declaration).scan().to_arrow()
     assert_exactly_once(rows, event_ids(1, 2000) + event_ids(2, 500), end_offsets(kafka, declaration))
 
@@ -350,11 +340,11 @@ def test_requested_end_offsets_bound_the_batch(
 ) -> None:
     produce(kafka, declaration, 900)
     result = ingest(kafka_settings, declaration, end_offsets={0: 10, 1: 0}, max_records=1000)
-    assert result.offsets_after == {0: 10, 1: 0, 2: 0}
+    assert result.details.offsets_after == {0: 10, 1: 0, 2: 0}
     assert result.rows_written == 10
     capped = ingest(kafka_settings, declaration, max_records=90)
     assert capped.rows_written == 90
-    assert sum(capped.offsets_after.values()) == 100
+    assert sum(capped.details.offsets_after.values()) == 100
 
 
 def test_one_client_reads_batch_after_batch(kafka: KafkaBroker, declaration: TopicDeclaration) -> None:

@@ -8,7 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 from pyarrow import fs
 
-from lakehouse_dev.services.minio import MinioServer, minio_binary_path, s3_client
+from lakehouse.ingest.landing.store import s3_client
+from lakehouse_dev.services.minio import MinioServer, minio_binary_path
 
 pytestmark = pytest.mark.stack
 

@@ -7,11 +7,11 @@ import pytest
 import sqlalchemy as sa
 from pyiceberg.catalog.sql import SqlCatalog
 
-from lakehouse.extract import Extraction
 from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.iceberg.declarations import INGESTED_AT, SOURCE, bronze_declarations
+from lakehouse.ingest.database.extract import Extraction
+from lakehouse.ingest.database.source import SourceDatabase, SourceError
 from lakehouse.settings import Settings
-from lakehouse.sources import SourceDatabase, SourceError
 from lakehouse_dev.generators.northwind.generator import parse_scale
 from lakehouse_dev.generators.northwind.load import write_northwind
 from lakehouse_dev.generators.northwind.schema import NORTHWIND_TABLES
@@ -90,7 +90,7 @@ def test_incremental_extraction_from_postgres(postgres: PostgresServer, tmp_path
     declaration = next(d for d in bronze_declarations() if d.table == "orders")
     result = Extraction(catalog, SourceDatabase(url), declaration).run()
     assert result.rows_written == 7
-    assert result.cursor == "12077"
+    assert result.details.cursor == "12077"
     assert Extraction(catalog, SourceDatabase(url), declaration).run().rows_written == 0
 
 

@@ -6,7 +6,7 @@ import pyarrow.compute as pc
 import pytest
 import sqlalchemy as sa
 
-from lakehouse.sources import SourceDatabase
+from lakehouse.ingest.database.source import SourceDatabase
 from lakehouse_dev.generators.northwind import generator
 from lakehouse_dev.generators.northwind.generator import NorthwindSize, parse_scale
 from lakehouse_dev.generators.northwind.load import northwind_exists, write_northwind

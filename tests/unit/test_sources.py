@@ -4,7 +4,7 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-from lakehouse.sources import TYPING_MARK, CursorRange, SourceDatabase, SourceError
+from lakehouse.ingest.database.source import TYPING_MARK, CursorRange, SourceDatabase, SourceError
 
 ROWS = 70_000  # more than one SQLite batch, so type inference would see only NULLs for `late`
 

@@ -14,8 +14,9 @@ from lakehouse.defs.bronze import BRONZE_GROUP, bronze_key, declared_in, load_me
 from lakehouse.defs.database.checks import CHECK_DESCRIPTIONS, CheckOutcome, check_bronze_table
 from lakehouse.defs.database.resources import SourceDatabaseResource
 from lakehouse.defs.resources import IcebergCatalogResource
-from lakehouse.extract import ExtractResult, extract_tables
 from lakehouse.iceberg.declarations import TableDeclaration, bronze_declarations
+from lakehouse.ingest.database.extract import DatabaseDetails, extract_tables
+from lakehouse.ingest.results import LoadResult
 
 
 def _spec(declaration: TableDeclaration) -> dg.AssetSpec:
@@ -42,14 +43,16 @@ def _check_specs(declaration: TableDeclaration) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def _materialization(catalog: Catalog, result: ExtractResult, declaration: TableDeclaration) -> dg.MaterializeResult:
+def _materialization(
+    catalog: Catalog, result: LoadResult[DatabaseDetails], declaration: TableDeclaration
+) -> dg.MaterializeResult:
     metadata = load_metadata(catalog, declaration.table, result)
-    if result.cursor is not None:
-        metadata["cursor"] = result.cursor
+    if result.details.cursor is not None:
+        metadata["cursor"] = result.details.cursor
     if result.skipped_reason:
         metadata["unchanged"] = result.skipped_reason
-    if result.added_columns:
-        metadata["columns_added_from_source"] = ", ".join(result.added_columns)
+    if result.details.added_columns:
+        metadata["columns_added_from_source"] = ", ".join(result.details.added_columns)
     # The snapshot id is the data version: a load that wrote nothing leaves it, and Dagster
     # knows downstream assets are still up to date.
     return dg.MaterializeResult(

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 from pyiceberg.catalog import Catalog
 
 from lakehouse.engine import LocalEngine
-from lakehouse.extract import CURSOR
 from lakehouse.iceberg.commits import current_row_count, recorded
 from lakehouse.iceberg.declarations import LoadMode, TableDeclaration
-from lakehouse.sources import CursorRange, SourceDatabase
+from lakehouse.ingest.database.extract import CURSOR
+from lakehouse.ingest.database.source import CursorRange, SourceDatabase
 
 KEY_UNIQUE = "key_unique"
 NOT_EMPTY = "not_empty"

@@ -4,8 +4,8 @@ import dagster as dg
 from pydantic import Field
 
 from lakehouse.defs.resources import secret
+from lakehouse.ingest.database.source import SourceDatabase
 from lakehouse.settings import Settings, load_settings
-from lakehouse.sources import SourceDatabase
 
 
 class SourceDatabaseResource(dg.ConfigurableResource):

@@ -16,44 +16,41 @@ from lakehouse.defs.events.jobs import EventBatchConfig, event_op_name
 from lakehouse.defs.events.resources import KafkaResource
 from lakehouse.defs.resources import IcebergCatalogResource
 from lakehouse.iceberg.declarations import TopicDeclaration, topic_declarations
-from lakehouse.ingest.events import (
-    IngestResult,
-    TopicIngestion,
-    consumer_group,
-    encode_offsets,
-    quarantine_name,
-)
+from lakehouse.ingest.events.client import consumer_group
+from lakehouse.ingest.events.load import TopicDetails, TopicIngestion, quarantine_name
+from lakehouse.ingest.events.offsets import encode_offsets
+from lakehouse.ingest.results import LoadResult
 
 QUARANTINE_CHECK = "no_quarantined_messages"
 
 
-def _metadata(result: IngestResult, ingestion: TopicIngestion) -> dict[str, RawMetadataValue]:
+def _metadata(result: LoadResult[TopicDetails], ingestion: TopicIngestion) -> dict[str, RawMetadataValue]:
     metadata = load_metadata(ingestion.catalog, ingestion.declaration.table, result) | {
-        "topic": result.topic,
-        "messages_read": result.messages_read,
-        "rows_quarantined": result.messages_quarantined,
-        "offsets_before": encode_offsets(result.offsets_before),
-        "offsets_after": encode_offsets(result.offsets_after),
-        "quarantine_table": result.quarantine_table,
+        "topic": result.details.topic,
+        "messages_read": result.details.messages_read,
+        "rows_quarantined": result.rows_quarantined,
+        "offsets_before": encode_offsets(result.details.offsets_before),
+        "offsets_after": encode_offsets(result.details.offsets_after),
+        "quarantine_table": result.quarantine,
     }
     if result.skipped_reason:
         metadata["unchanged"] = result.skipped_reason
-    if result.timed_out:
+    if result.details.timed_out:
         metadata["timed_out"] = "the batch was cut short by max_wait_seconds; the rest is for the next run"
-    if result.lost:
-        metadata["messages_lost_to_retention"] = encode_offsets(result.lost)
+    if result.details.lost:
+        metadata["messages_lost_to_retention"] = encode_offsets(result.details.lost)
     return metadata
 
 
-def _quarantine_check(result: IngestResult, key: dg.AssetKey) -> dg.AssetCheckResult:
+def _quarantine_check(result: LoadResult[TopicDetails], key: dg.AssetKey) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         asset_key=key,
         check_name=QUARANTINE_CHECK,
-        passed=result.messages_quarantined == 0,
+        passed=result.rows_quarantined == 0,
         severity=dg.AssetCheckSeverity.WARN,
-        description=f"{result.messages_quarantined} of {result.messages_read} message(s) read went to "
-        f"{result.quarantine_table}",
-        metadata={"quarantined": result.messages_quarantined, "quarantine_table": result.quarantine_table},
+        description=f"{result.rows_quarantined} of {result.details.messages_read} message(s) read went to "
+        f"{result.quarantine}",
+        metadata={"quarantined": result.rows_quarantined, "quarantine_table": result.quarantine},
     )
 
 
@@ -101,8 +98,9 @@ def build_event_asset(declaration: TopicDeclaration) -> dg.AssetsDefinition:
         end_offsets = None if config.end_offsets is None else {int(p): o for p, o in config.end_offsets.items()}
         result = ingestion.run(end_offsets, max_records=config.max_records, max_wait_seconds=config.max_wait_seconds)
         context.log.info(
-            f"{result.table}: {result.rows_written} row(s) written, {result.messages_quarantined} message(s) "
-            f"quarantined, offsets {encode_offsets(result.offsets_before)} -> {encode_offsets(result.offsets_after)}"
+            f"{result.table}: {result.rows_written} row(s) written, {result.rows_quarantined} message(s) "
+            f"quarantined, offsets {encode_offsets(result.details.offsets_before)} -> "
+            f"{encode_offsets(result.details.offsets_after)}"
             + (f" ({result.skipped_reason})" if result.skipped_reason else "")
         )
         # The snapshot id is the data version: a batch that wrote nothing leaves it as it was.

@@ -8,7 +8,8 @@ from pydantic import Field
 
 from lakehouse.defs.bronze import bronze_key, through_gold_job
 from lakehouse.iceberg.declarations import TopicDeclaration, topic_declarations
-from lakehouse.ingest.events import MAX_RECORDS, MAX_WAIT_SECONDS
+from lakehouse.ingest.events.load import MAX_WAIT_SECONDS
+from lakehouse.ingest.events.offsets import MAX_RECORDS
 
 
 class EventBatchConfig(dg.Config):

@@ -14,7 +14,9 @@ from lakehouse.defs.events.resources import KafkaResource
 from lakehouse.defs.resources import IcebergCatalogResource
 from lakehouse.defs.runs import run_in_progress
 from lakehouse.iceberg.declarations import TopicDeclaration, topic_declarations
-from lakehouse.ingest.events import KAFKA_OFF, MAX_RECORDS, MAX_WAIT_SECONDS, next_batch
+from lakehouse.ingest.events.load import KAFKA_OFF, MAX_WAIT_SECONDS
+from lakehouse.ingest.events.offsets import MAX_RECORDS
+from lakehouse.ingest.events.probe import next_batch
 from lakehouse.settings import load_settings
 
 

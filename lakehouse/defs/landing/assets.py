@@ -15,7 +15,9 @@ from lakehouse.defs.landing.jobs import LandingRunConfig, landing_op_name
 from lakehouse.defs.landing.resources import LandingStoreResource
 from lakehouse.defs.resources import IcebergCatalogResource
 from lakehouse.iceberg.declarations import LandingDeclaration, landing_declarations
-from lakehouse.ingest.landing import FileOutcome, LandingIngestion, LandingResult, dataset_prefix
+from lakehouse.ingest.landing.load import FileOutcome, LandingDetails, LandingIngestion
+from lakehouse.ingest.landing.tracking import dataset_prefix
+from lakehouse.ingest.results import LoadResult
 
 NO_QUARANTINED_INPUT = "no_quarantined_input"
 
@@ -27,17 +29,19 @@ def _file_line(outcome: FileOutcome) -> str:
     return f"- `{outcome.path}`: {outcome.rows_written} row(s){rejected}"
 
 
-def _materialization(result: LandingResult, declaration: LandingDeclaration, catalog: Catalog) -> dg.MaterializeResult:
+def _materialization(
+    result: LoadResult[LandingDetails], declaration: LandingDeclaration, catalog: Catalog
+) -> dg.MaterializeResult:
     metadata = load_metadata(catalog, declaration.table, result) | {
-        "files_ingested": len(result.files_ingested),
-        "files_quarantined": len(result.files_quarantined),
+        "files_ingested": len(result.details.files_ingested),
+        "files_quarantined": len(result.details.files_quarantined),
         "rows_quarantined": result.rows_quarantined,
     }
-    if result.files:
-        metadata["files"] = dg.MetadataValue.md("\n".join(_file_line(f) for f in result.files))
-    if result.already_taken:
-        metadata["already_taken"] = ", ".join(result.already_taken)
-    ignored = {f.path: ", ".join(f.ignored_columns) for f in result.files if f.ignored_columns}
+    if result.details.files:
+        metadata["files"] = dg.MetadataValue.md("\n".join(_file_line(f) for f in result.details.files))
+    if result.details.already_taken:
+        metadata["already_taken"] = ", ".join(result.details.already_taken)
+    ignored = {f.path: ", ".join(f.ignored_columns) for f in result.details.files if f.ignored_columns}
     if ignored:
         metadata["ignored_columns"] = dg.MetadataValue.json(ignored)
     # The snapshot id is the data version: a run with no new files leaves it, and downstream
@@ -49,21 +53,21 @@ def _materialization(result: LandingResult, declaration: LandingDeclaration, cat
     )
 
 
-def _quarantine_check(result: LandingResult, declaration: LandingDeclaration) -> dg.AssetCheckResult:
-    reasons = result.quarantine_reasons
+def _quarantine_check(result: LoadResult[LandingDetails], declaration: LandingDeclaration) -> dg.AssetCheckResult:
+    reasons = result.details.quarantine_reasons
     return dg.AssetCheckResult(
         asset_key=bronze_key(declaration.table),
         check_name=NO_QUARANTINED_INPUT,
         passed=not reasons,
         severity=dg.AssetCheckSeverity.WARN,
         description=(
-            f"{len(result.files_quarantined)} file(s) quarantined whole and {result.rows_quarantined} row(s) "
+            f"{len(result.details.files_quarantined)} file(s) quarantined whole and {result.rows_quarantined} row(s) "
             f"rejected, in {result.quarantine}"
             if reasons
-            else f"all {len(result.files)} file(s) of this run fit the declared columns"
+            else f"all {len(result.details.files)} file(s) of this run fit the declared columns"
         ),
         metadata={
-            "files_quarantined": len(result.files_quarantined),
+            "files_quarantined": len(result.details.files_quarantined),
             "rows_quarantined": result.rows_quarantined,
             "quarantine": dg.MetadataValue.path(result.quarantine),
             "reasons": dg.MetadataValue.json(reasons),
@@ -108,13 +112,13 @@ def build_landing_asset(declaration: LandingDeclaration) -> dg.AssetsDefinition:
         ingestion = LandingIngestion(catalog, landing.store(), declaration, chunk_rows=landing.chunk_rows)
         result = ingestion.run(config.files, config.max_files)
         context.log.info(
-            f"{result.table}: {result.rows_written} row(s) from {len(result.files_ingested)} file(s), "
+            f"{result.table}: {result.rows_written} row(s) from {len(result.details.files_ingested)} file(s), "
             f"{result.total_rows} in total"
         )
-        for path, reason in result.quarantine_reasons.items():
+        for path, reason in result.details.quarantine_reasons.items():
             context.log.warning(f"{path} quarantined in {result.quarantine}: {reason}")
-        if result.already_taken:
-            context.log.info(f"already taken by an earlier load, left alone: {', '.join(result.already_taken)}")
+        if result.details.already_taken:
+            context.log.info(f"already taken by an earlier load, left alone: {', '.join(result.details.already_taken)}")
         yield _materialization(result, declaration, catalog)
         if dg.AssetCheckKey(key, NO_QUARANTINED_INPUT) in context.selected_asset_check_keys:
             yield _quarantine_check(result, declaration)

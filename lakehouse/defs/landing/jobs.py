@@ -8,7 +8,7 @@ from pydantic import Field
 
 from lakehouse.defs.bronze import through_gold_job
 from lakehouse.iceberg.declarations import LandingDeclaration, landing_declarations
-from lakehouse.ingest.landing import DEFAULT_MAX_FILES
+from lakehouse.ingest.landing.load import DEFAULT_MAX_FILES
 
 
 class LandingRunConfig(dg.Config):

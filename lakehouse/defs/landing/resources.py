@@ -4,7 +4,8 @@ import dagster as dg
 from pydantic import Field
 
 from lakehouse.defs.resources import S3Connection, s3_connection
-from lakehouse.ingest.landing import DEFAULT_CHUNK_ROWS, LandingStore, open_landing_store
+from lakehouse.ingest.landing.load import DEFAULT_CHUNK_ROWS
+from lakehouse.ingest.landing.store import LandingStore, open_landing_store
 from lakehouse.settings import Settings, load_settings
 
 

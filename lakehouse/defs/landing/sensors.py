@@ -16,7 +16,8 @@ from lakehouse.defs.landing.resources import LandingStoreResource
 from lakehouse.defs.resources import IcebergCatalogResource
 from lakehouse.defs.runs import run_in_progress
 from lakehouse.iceberg.declarations import LandingDeclaration, landing_declarations
-from lakehouse.ingest.landing import LandingFile, dataset_prefix, known_landing_files, pending_files
+from lakehouse.ingest.landing.store import LandingFile
+from lakehouse.ingest.landing.tracking import dataset_prefix, known_landing_files, pending_files
 from lakehouse.settings import load_settings
 
 MAX_FILES = 100

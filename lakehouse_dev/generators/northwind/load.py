@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import sqlalchemy as sa
 
-from lakehouse.sources import adbc_connect, has_adbc_driver
+from lakehouse.ingest.database.source import adbc_connect, has_adbc_driver
 from lakehouse_dev.generators.northwind import generator
 from lakehouse_dev.generators.northwind.generator import NorthwindSize
 from lakehouse_dev.generators.northwind.schema import NORTHWIND_TABLES, northwind_metadata

@@ -7,10 +7,8 @@ leaves the table and its position untouched, and a re-run picks up from there.
 """
 
 import hashlib
-import queue
-import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,10 +18,12 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
 from lakehouse.iceberg.catalog import bronze_table
-from lakehouse.iceberg.commits import commit_load, current_row_count, missing_columns, recorded, retry_on_conflict
-from lakehouse.iceberg.declarations import INGESTED_AT, SOURCE, LoadMode, TableDeclaration
+from lakehouse.iceberg.commits import commit_load, missing_columns, recorded, retry_on_conflict
+from lakehouse.iceberg.declarations import LoadMode, TableDeclaration
+from lakehouse.ingest.chunks import prefetched, rechunk, with_lineage
+from lakehouse.ingest.database.source import CursorRange, SourceDatabase
+from lakehouse.ingest.results import LoadResult, load_result
 from lakehouse.settings import EXTRACT_CHUNK_ROWS
-from lakehouse.sources import CursorRange, SourceDatabase
 
 CURSOR = "cursor"
 CURSOR_COLUMN = "cursor-column"
@@ -32,57 +32,13 @@ SOURCE_LABEL = "source"
 
 
 @dataclass(frozen=True)
-class ExtractResult:
-    table: str
-    rows_written: int
-    total_rows: int
-    snapshot_id: int | None
-    location: str
+class DatabaseDetails:
+    """What a database table's load reports besides its rows."""
+
     cursor: str | None
-    seconds: float
+    """The cursor value the table is loaded up to (incremental tables)."""
     added_columns: list[str] = field(default_factory=list)
-    skipped_reason: str | None = None
-
-
-def prefetched(chunks: Iterator[pa.Table]) -> Iterator[pa.Table]:
-    """Read the next chunk in a background thread while the current one is written."""
-    buffer: queue.Queue[pa.Table | BaseException | None] = queue.Queue(maxsize=1)
-
-    def produce() -> None:
-        try:
-            for chunk in chunks:
-                buffer.put(chunk)
-        except BaseException as error:  # handed to the consuming thread, which re-raises it
-            buffer.put(error)
-            return
-        buffer.put(None)
-
-    threading.Thread(target=produce, name="extract-prefetch", daemon=True).start()
-    while (item := buffer.get()) is not None:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
-
-
-def rechunk(batches: Iterable[pa.RecordBatch], schema: pa.Schema, chunk_rows: int) -> Iterator[pa.Table]:
-    pending: list[pa.RecordBatch] = []
-    size = 0
-    for batch in batches:
-        pending.append(batch)
-        size += batch.num_rows
-        if size >= chunk_rows:
-            yield pa.Table.from_batches(pending, schema)
-            pending, size = [], 0
-    if pending:
-        yield pa.Table.from_batches(pending, schema)
-
-
-def with_lineage(chunks: Iterable[pa.Table], ingested_at: datetime, source: str) -> Iterator[pa.Table]:
-    ingested = pa.scalar(ingested_at, pa.timestamp("us", "UTC"))
-    label = pa.scalar(source, pa.string())
-    for chunk in chunks:
-        rows = chunk.num_rows
-        yield chunk.append_column(INGESTED_AT, pa.repeat(ingested, rows)).append_column(SOURCE, pa.repeat(label, rows))
+    """Source columns beyond the declared ones, which the table gained."""
 
 
 def _fingerprint(rows: pa.Table) -> str:
@@ -116,10 +72,10 @@ class Extraction:
             self.source_table, self.declaration.column_names, self.declaration.declared_in
         )
 
-    def run(self) -> ExtractResult:
+    def run(self) -> LoadResult[DatabaseDetails]:
         return retry_on_conflict(self._attempt)
 
-    def _attempt(self) -> ExtractResult:
+    def _attempt(self) -> LoadResult[DatabaseDetails]:
         started = time.perf_counter()
         table = bronze_table(self.catalog, self.declaration)
         columns = self.source_columns()
@@ -128,25 +84,22 @@ class Extraction:
         else:
             written, position, skipped = self._load_increment(table, columns)
         table.refresh()
-        snapshot = table.current_snapshot()
         added = [c for c in columns if c not in self.declaration.column_names]
-        return ExtractResult(
-            table=f"bronze.{self.declaration.table}",
+        return load_result(
+            f"bronze.{self.declaration.table}",
+            table,
+            DatabaseDetails(position.get(CURSOR), added),
+            time.perf_counter() - started,
             rows_written=written,
-            total_rows=current_row_count(table),
-            snapshot_id=snapshot.snapshot_id if snapshot else None,
-            location=table.location(),
-            cursor=position.get(CURSOR),
-            seconds=time.perf_counter() - started,
-            added_columns=added,
             skipped_reason=skipped,
         )
 
     def _commit(self, table: Table, reader: pa.RecordBatchReader, position: dict[str, str], *, replace: bool) -> int:
         chunks = prefetched(rechunk(reader, reader.schema, self.chunk_rows))
+        ingested_at, label = datetime.now(UTC), self.source.label + "." + self.source_table
         return commit_load(
             table,
-            with_lineage(chunks, datetime.now(UTC), self.source.label + "." + self.source_table),
+            (with_lineage(chunk, ingested_at, label) for chunk in chunks),
             position | {SOURCE_LABEL: self.source.label},
             replace=replace,
             new_columns=missing_columns(table, reader.schema),
@@ -182,7 +135,7 @@ def extract_tables(
     *,
     chunk_rows: int,
     concurrency: int,
-) -> Iterator[tuple[TableDeclaration, ExtractResult | Exception]]:
+) -> Iterator[tuple[TableDeclaration, LoadResult[DatabaseDetails] | Exception]]:
     """Load several tables at once, yielding each outcome as it completes; one failure stops no other.
 
     Incremental (fact) tables start first: they take longest, and the small dimension tables fill

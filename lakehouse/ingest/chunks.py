@@ -1,0 +1,66 @@
+"""Streams of Arrow chunks on their way into a bronze commit: read ahead, cut to size, stamped with lineage."""
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+import pyarrow as pa
+
+from lakehouse.iceberg.declarations import INGESTED_AT, SOURCE, SOURCE_FILE
+
+LINEAGE_TYPES: dict[str, pa.DataType] = {
+    INGESTED_AT: pa.timestamp("us", "UTC"),
+    SOURCE: pa.string(),
+    SOURCE_FILE: pa.string(),
+}
+
+
+def prefetched(chunks: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """Read the next chunk in a background thread while the current one is written."""
+    buffer: queue.Queue[pa.Table | BaseException | None] = queue.Queue(maxsize=1)
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                buffer.put(chunk)
+        except BaseException as error:  # handed to the consuming thread, which re-raises it
+            buffer.put(error)
+            return
+        buffer.put(None)
+
+    threading.Thread(target=produce, name="extract-prefetch", daemon=True).start()
+    while (item := buffer.get()) is not None:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+def rechunk(batches: Iterable[pa.RecordBatch], schema: pa.Schema, chunk_rows: int) -> Iterator[pa.Table]:
+    pending: list[pa.RecordBatch] = []
+    size = 0
+    for batch in batches:
+        pending.append(batch)
+        size += batch.num_rows
+        if size >= chunk_rows:
+            yield pa.Table.from_batches(pending, schema)
+            pending, size = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending, schema)
+
+
+def with_lineage(
+    rows: pa.Table, ingested_at: datetime, source: str | None = None, source_file: str | None = None
+) -> pa.Table:
+    """``rows`` with the lineage columns every bronze load adds: when the load started, then, where the
+    table has them, the source the rows came from and the file they were in."""
+    for name, value in ((INGESTED_AT, ingested_at), (SOURCE, source), (SOURCE_FILE, source_file)):
+        if value is not None:
+            rows = rows.append_column(name, pa.repeat(pa.scalar(value, LINEAGE_TYPES[name]), rows.num_rows))
+    return rows
+
+
+def lineage_schema(columns: pa.Schema, *, source_file: bool = False) -> pa.Schema:
+    """The schema ``with_lineage`` gives rows of ``columns`` stamped with a source (and a file)."""
+    names = [INGESTED_AT, SOURCE, SOURCE_FILE] if source_file else [INGESTED_AT, SOURCE]
+    return pa.schema([*columns, *(pa.field(name, LINEAGE_TYPES[name]) for name in names)])
