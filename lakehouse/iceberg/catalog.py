@@ -109,7 +109,7 @@ POSITION_COMMIT_PROPERTIES = {"commit.retry.num-retries": "0"}
 def bronze_table(catalog: Catalog, declaration: BronzeTableDeclaration) -> Table:
     """The bronze table for ``declaration``: created on first use, its properties kept as declared."""
     create_namespace(catalog, "bronze")
-    schema = declaration.schema()
+    schema = declaration.iceberg_schema()
     properties = declaration.properties | POSITION_COMMIT_PROPERTIES
     table = catalog.create_table_if_not_exists(
         ("bronze", declaration.table),

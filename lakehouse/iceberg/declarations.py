@@ -196,7 +196,7 @@ class BronzeTableDeclaration(_Strict):
     def declared_in(self) -> str:
         return str(self.path) if self.path else f"the declaration of {self.table}"
 
-    def schema(self) -> Schema:
+    def iceberg_schema(self) -> Schema:
         """The declared columns followed by the lineage columns."""
         Column = tuple[str, PrimitiveType, bool, str | None]
         declared: list[Column] = [(c.name, parse_type(c.type), c.required, c.doc) for c in self.columns]

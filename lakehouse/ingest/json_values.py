@@ -13,7 +13,7 @@ import pyarrow as pa
 
 
 def is_text(kind: pa.DataType) -> bool:
-    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
 
 
 def _json_native(kind: pa.DataType) -> bool:

@@ -33,7 +33,7 @@ class SplitRows:
 
 def declared_schema(declaration: BronzeTableDeclaration) -> pa.Schema:
     """The Arrow schema of the declared columns, without the lineage columns."""
-    schema = declaration.schema().as_arrow()
+    schema = declaration.iceberg_schema().as_arrow()
     return pa.schema([schema.field(name) for name in declaration.column_names])
 
 

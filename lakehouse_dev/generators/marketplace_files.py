@@ -33,7 +33,8 @@ def _sample_rows(rows: int, first_order_id: int, rng: np.random.Generator, today
     codes = np.array(customer_codes(reference.CLASSIC_CUSTOMERS).to_pylist(), dtype=object)
     weights = np.array([m.customer_weight for m in reference.MARKETS], dtype=np.float64)
     countries = np.array([m.country for m in reference.MARKETS], dtype=object)
-    customer = np.where(rng.random(orders) < KNOWN_CUSTOMER_SHARE, codes[rng.integers(0, len(codes), orders)], None)
+    guest = np.array(None, dtype=object)
+    customer = np.where(rng.random(orders) < KNOWN_CUSTOMER_SHARE, codes[rng.integers(0, len(codes), orders)], guest)
     first_product = rng.integers(0, PRODUCTS, orders)
     discounts = np.array(reference.DISCOUNTS)
     discount_weights = np.array(reference.DISCOUNT_WEIGHTS)
@@ -65,7 +66,8 @@ def _encoded(rows: pa.Table, kind: FileFormat) -> bytes:
         pa_csv.write_csv(rows, sink)
     else:
         return "".join(json.dumps(record, default=str) + "\n" for record in rows.to_pylist()).encode()
-    return sink.getvalue().to_pybytes()
+    encoded: bytes = sink.getvalue().to_pybytes()
+    return encoded
 
 
 def deliver_sample_files(

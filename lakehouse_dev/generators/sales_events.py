@@ -6,7 +6,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from confluent_kafka import KafkaError, Producer
@@ -67,7 +67,7 @@ class EventSimulator:
                 }
 
 
-def _json(event: Mapping[str, object]) -> bytes:
+def _json(event: object) -> bytes:
     return json.dumps(event).encode()
 
 

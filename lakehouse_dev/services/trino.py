@@ -150,7 +150,8 @@ class TrinoServer(ProcessServer):
         try:
             cursor = connection.cursor()
             cursor.execute(sql)
-            return cursor.fetchall()
+            rows: list[list[object]] = cursor.fetchall()
+            return rows
         finally:
             connection.close()
 

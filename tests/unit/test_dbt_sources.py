@@ -59,7 +59,7 @@ def source_problems(sources: Mapping[str, Any], declarations: Sequence[BronzeTab
             )
         if not table.get("description"):
             problems.append(f"source table {BRONZE}.{name}: add a description")
-        columns = [field.name for field in declaration.schema().fields]
+        columns = [field.name for field in declaration.iceberg_schema().fields]
         for column in table.get("columns") or []:
             if column["name"] not in columns:
                 problems.append(

@@ -30,7 +30,7 @@ def test_schema_adds_lineage_columns_and_spec_follows_declaration(tmp_path: Path
     path = tmp_path / "things.yaml"
     path.write_text(VALID)
     declaration = load_declaration(path)
-    schema = declaration.schema()
+    schema = declaration.iceberg_schema()
     assert [f.name for f in schema.fields] == ["id", "made_on", "_ingested_at", "_source"]
     assert schema.find_field("id").field_type == IntegerType() and schema.find_field("id").required
     assert schema.find_field("made_on").field_type == DateType()

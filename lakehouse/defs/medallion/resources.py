@@ -3,14 +3,15 @@
 import importlib.metadata
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
-from typing import Any
+from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource
 from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
+from dagster_dbt.dbt_manifest import DbtManifestParam
 from packaging import version
 from pydantic import Field
 
@@ -57,14 +58,30 @@ class LakehouseDbtCliResource(DbtCliResource):
     def _cli_version(self) -> version.Version:
         return version.parse(importlib.metadata.version("dbt-core"))
 
-    def cli(self, args: list[str], **kwargs: Any) -> DbtCliInvocation:
+    def cli(
+        self,
+        args: Sequence[str],
+        *,
+        raise_on_error: bool = True,
+        manifest: DbtManifestParam | None = None,
+        dagster_dbt_translator: DagsterDbtTranslator | None = None,
+        context: dg.OpExecutionContext | dg.AssetExecutionContext | None = None,
+        target_path: Path | None = None,
+    ) -> DbtCliInvocation:
         secrets = {
             Settings.variable_for("catalog_uri"): self.catalog_uri,
             Settings.variable_for("s3_access_key"): self.s3.access_key,
             Settings.variable_for("s3_secret_key"): self.s3.secret_key,
         }
         with _variables(self.settings | secrets):
-            return super().cli(args, **kwargs)
+            return super().cli(
+                args,
+                raise_on_error=raise_on_error,
+                manifest=manifest,
+                dagster_dbt_translator=dagster_dbt_translator,
+                context=context,
+                target_path=target_path,
+            )
 
 
 def dbt_cli(settings: Settings) -> LakehouseDbtCliResource:

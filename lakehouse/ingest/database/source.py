@@ -65,10 +65,12 @@ def adbc_connect(url: sa.URL) -> adbc_dbapi.Connection:
     if url.get_backend_name() == "sqlite":
         import adbc_driver_sqlite.dbapi as sqlite_dbapi
 
-        return sqlite_dbapi.connect(url.database or ":memory:")
+        connection: adbc_dbapi.Connection = sqlite_dbapi.connect(url.database or ":memory:")
+        return connection
     import adbc_driver_postgresql.dbapi as postgresql_dbapi
 
-    return postgresql_dbapi.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+    connection = postgresql_dbapi.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+    return connection
 
 
 def _typing_literal(column_type: sa.types.TypeEngine[Any]) -> sa.ColumnElement[Any]:

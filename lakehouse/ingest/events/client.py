@@ -7,10 +7,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from lakehouse.iceberg.declarations import TopicDeclaration
 from lakehouse.ingest.events.offsets import Batch, Watermarks
@@ -45,7 +46,7 @@ class Fetched:
     timed_out: bool
 
 
-def client_config(bootstrap_servers: str, group_id: str) -> dict[str, object]:
+def client_config(bootstrap_servers: str, group_id: str) -> dict[str, Any]:
     return {
         "bootstrap.servers": bootstrap_servers,
         "group.id": group_id,
@@ -129,7 +130,7 @@ class TopicClient:
             received = self._consumer.consume(CONSUME_BATCH, min(remaining, POLL_SECONDS))
             events = [m for m in received if m.error() is not None]
             # A partition is read to its end when its end-of-partition event or a message past it arrives.
-            ended = {m.partition() for m in events if self._end_of_partition(m) >= batch.end[m.partition()]}
+            ended = {partition for partition, end in map(self._end_of_partition, events) if end >= batch.end[partition]}
             messages = Messages.of([m for m in received if m.error() is None] if events else received)
             inside = [o < batch.end[p] for p, o in zip(messages.partitions, messages.offsets, strict=True)]
             if not all(inside):
@@ -152,15 +153,15 @@ class TopicClient:
             take(buffered)
         return Fetched(reached, count, timed_out=bool(pending))
 
-    def _end_of_partition(self, event: Message) -> int:
-        """The offset an end-of-partition event reports; any other error fails the read."""
-        error = event.error()
-        if error.code() != KafkaError._PARTITION_EOF:
+    def _end_of_partition(self, event: Message) -> tuple[int, int]:
+        """The partition and offset an end-of-partition event reports; any other error fails the read."""
+        error, partition, offset = event.error(), event.partition(), event.offset()
+        if error is None or error.code() != KafkaError._PARTITION_EOF or partition is None or offset is None:
             raise KafkaReadError(
-                f"topic {self.topic!r} partition {event.partition()}: reading at offset {event.offset()} failed: "
-                f"{error.str()}"
+                f"topic {self.topic!r} partition {partition}: reading at offset {offset} failed: "
+                f"{error.str() if error is not None else 'an event without an error'}"
             )
-        return int(event.offset())
+        return partition, offset
 
     def commit_group_offsets(self, offsets: Mapping[int, int]) -> None:
         """Show the load's position to Kafka's own tools (consumer lag); a failure is only logged."""
@@ -183,7 +184,8 @@ def _unknown_topic(error: KafkaError | None) -> bool:
 def create_topic(bootstrap_servers: str, topic: str, partitions: int) -> None:
     """Create ``topic`` with the broker's default replication, or leave it as it is."""
     # Kept until the result is in: a collected client abandons its requests.
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "logger": logging.getLogger("lakehouse.kafka")})
+    config: dict[str, Any] = {"bootstrap.servers": bootstrap_servers, "logger": logging.getLogger("lakehouse.kafka")}
+    admin = AdminClient(config)
     futures = admin.create_topics(
         [NewTopic(topic, num_partitions=partitions, replication_factor=-1)], operation_timeout=CLIENT_TIMEOUT_SECONDS
     )

@@ -3,7 +3,7 @@
 import itertools
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -43,9 +43,10 @@ class Messages:
     @classmethod
     def of(cls, received: list[Message]) -> "Messages":
         # Column by column in comprehensions: a loop over the messages costs several times as much.
+        # A consumed message always has its partition and offset; only one made locally lacks them.
         return cls(
-            [m.partition() for m in received],
-            [m.offset() for m in received],
+            cast("list[int]", [m.partition() for m in received]),
+            cast("list[int]", [m.offset() for m in received]),
             [m.key() for m in received],
             [m.value() for m in received],
         )

@@ -68,11 +68,11 @@ def _bulk_writer(engine: sa.Engine) -> Iterator[WriteRows]:
             connection.commit()
         return
 
-    with engine.begin() as connection:
+    with engine.begin() as transaction:
 
         def insert(table: sa.Table, rows: pa.Table) -> None:
             for batch in _conform(table, rows).to_batches(INSERT_BATCH_ROWS):
-                connection.execute(table.insert(), batch.to_pylist())
+                transaction.execute(table.insert(), batch.to_pylist())
 
         yield insert
 
