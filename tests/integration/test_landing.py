@@ -3,7 +3,7 @@ quarantined, the asset and its check in process, the sensor evaluated against a 
 
 import json
 import threading
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -14,11 +14,11 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from lakehouse.defs.landing.assets import NO_QUARANTINED_INPUT, build_landing_asset
 from lakehouse.defs.landing.jobs import landing_run_config
-from lakehouse.defs.landing.sensors import build_landing_sensor, next_batch
+from lakehouse.defs.landing.sensors import build_landing_sensor
 from lakehouse.iceberg.commits import recorded
 from lakehouse.iceberg.declarations import landing_declarations
 from lakehouse.ingest.landing.load import LandingDetails, LandingIngestion
-from lakehouse.ingest.landing.store import LandingError, LandingFile, LandingStore, LocalLandingStore, landing_store
+from lakehouse.ingest.landing.store import LandingError, LandingStore, LocalLandingStore, landing_store
 from lakehouse.ingest.landing.tracking import LANDING_FILES
 from lakehouse.ingest.results import LoadResult
 from lakehouse.settings import Settings
@@ -366,12 +366,3 @@ def test_the_sensor_waits_while_a_run_of_its_job_is_in_progress(settings: Settin
     skipped = evaluate_sensor(settings, instance)
 
     assert isinstance(skipped, dg.SkipReason) and "in progress" in str(skipped.skip_message)
-
-
-def test_a_run_is_bounded_by_files_and_bytes() -> None:
-    delivered = datetime(2024, 6, 1, tzinfo=UTC)
-    pending = [LandingFile(f"marketplace_orders/{n}.csv", size, delivered) for n, size in enumerate([40, 30, 50, 10])]
-    assert [f.path for f in next_batch(pending, max_files=2, max_bytes=1_000)] == [p.path for p in pending[:2]]
-    assert [f.size for f in next_batch(pending, max_files=10, max_bytes=75)] == [40, 30]
-    # A file larger than the budget still goes, alone, so it never waits forever.
-    assert [f.size for f in next_batch(pending[2:], max_files=10, max_bytes=5)] == [50]

@@ -20,20 +20,17 @@ import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, Producer
 from pyiceberg.table import Table
 
-from lakehouse.defs.events.assets import QUARANTINE_CHECK, build_event_asset, event_assets
-from lakehouse.defs.events.jobs import event_jobs
-from lakehouse.defs.events.resources import KafkaResource, event_resources
-from lakehouse.defs.events.sensors import build_event_sensor, event_sensors
-from lakehouse.defs.resources import resources
+from lakehouse.defs.events.assets import QUARANTINE_CHECK, build_event_asset
+from lakehouse.defs.events.resources import KafkaResource
+from lakehouse.defs.events.sensors import build_event_sensor
 from lakehouse.iceberg.catalog import bronze_table, catalog_for
 from lakehouse.iceberg.commits import summary_key
 from lakehouse.iceberg.declarations import TopicDeclaration, topic_declarations
 from lakehouse.ingest.events.client import KafkaUnavailable, TopicClient, consumer_group, create_topic
 from lakehouse.ingest.events.load import KAFKA_OFF, TopicDetails, TopicIngestion, quarantine_table
 from lakehouse.ingest.events.offsets import encode_offsets, plan_batch
-from lakehouse.ingest.events.parsing import Messages, parse_messages
+from lakehouse.ingest.events.parsing import Messages
 from lakehouse.ingest.results import LoadResult
-from lakehouse.ingest.rows import declared_schema
 from lakehouse.settings import Settings
 from lakehouse_dev.generators.sales_events import EventSimulator, produce_events
 from lakehouse_dev.services.kafka import KafkaBroker
@@ -225,17 +222,6 @@ def test_poison_messages_go_to_the_quarantine_with_partition_offset_and_error(
         recorded_position(bronze(kafka_settings, declaration, "_quarantine"))["kafka-offsets"]
     )
     assert quarantine_position == {"0": 10, "1": 0, "2": 0}
-
-
-def test_a_chunk_with_a_bad_message_gives_the_same_rows_as_one_without() -> None:
-    target = declared_schema(SALES_EVENTS)
-    values = [json.dumps(event).encode() for _, event in zip(range(5000), EventSimulator(9).events(), strict=False)]
-    clean = Messages([0] * 5000, list(range(5000)), [None] * 5000, list(values))
-    tainted = Messages([0] * 5000, list(range(5000)), [None] * 5000, [*values[:2500], b"oops", *values[2501:]])
-    fast, careful = parse_messages(clean, target), parse_messages(tainted, target)
-    assert fast.rejected.num_rows == 0
-    assert careful.rejected["_kafka_offset"].to_pylist() == [2500]
-    assert careful.valid.equals(fast.valid.filter(pa.compute.not_equal(fast.valid["_kafka_offset"], 2500)))
 
 
 def test_the_consumer_group_offsets_show_the_load(
@@ -455,14 +441,3 @@ def test_a_run_with_poison_warns_through_its_check(
     [check] = run.get_asset_check_evaluations()
     assert (check.passed, check.severity) == (False, dg.AssetCheckSeverity.WARN)
     assert check.metadata["quarantined"].value == 5
-
-
-def test_the_definitions_give_the_asset_its_job_sensor_and_resource() -> None:
-    settings = Settings()
-    definitions = dg.Definitions.merge(event_assets(), event_jobs(), event_sensors(), event_resources(), resources())
-    job = definitions.resolve_job_def("sales_events_to_gold")
-    assert dg.AssetKey(["bronze", "sales_events"]) in job.asset_layer.executable_asset_keys
-    sensor = definitions.resolve_sensor_def("sales_events_kafka_offsets")
-    assert sensor.job_name == "sales_events_to_gold"
-    assert sensor.minimum_interval_seconds == settings.sensor_interval_seconds
-    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING

@@ -15,6 +15,10 @@ import dagster as dg
 import pytest
 
 from lakehouse.definitions import defs
+from lakehouse.defs.events.assets import event_assets
+from lakehouse.defs.events.jobs import event_jobs
+from lakehouse.defs.events.resources import event_resources
+from lakehouse.defs.events.sensors import event_sensors
 from lakehouse.defs.landing.assets import landing_assets
 from lakehouse.defs.landing.jobs import landing_jobs
 from lakehouse.defs.landing.resources import landing_resources
@@ -122,6 +126,17 @@ def test_definitions_hold_the_landing_asset_job_sensor_and_resource(settings: Se
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     spec = next(s for s in definitions.resolve_all_asset_specs() if s.key.path == ["bronze", "marketplace_orders"])
     assert spec.group_name == "bronze" and spec.kinds == {"iceberg", "python"}
+
+
+def test_definitions_give_the_event_asset_its_job_sensor_and_resource() -> None:
+    settings = Settings()
+    definitions = dg.Definitions.merge(event_assets(), event_jobs(), event_sensors(), event_resources(), resources())
+    job = definitions.resolve_job_def("sales_events_to_gold")
+    assert dg.AssetKey(["bronze", "sales_events"]) in job.asset_layer.executable_asset_keys
+    sensor = definitions.resolve_sensor_def("sales_events_kafka_offsets")
+    assert sensor.job_name == "sales_events_to_gold"
+    assert sensor.minimum_interval_seconds == settings.sensor_interval_seconds
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
 
 def test_code_location_fails_fast_on_a_wrong_setting(monkeypatch: pytest.MonkeyPatch) -> None:
