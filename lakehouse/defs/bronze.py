@@ -1,6 +1,7 @@
 """What the three bronze domains (database, landing files, Kafka events) share: asset keys, the
 metadata of a load, and the job that takes one table's new input through gold."""
 
+from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
@@ -54,6 +55,20 @@ def load_metadata(catalog: Catalog, table_name: str, outcome: LoadResult[Any]) -
 
 def to_gold_job_name(table: str) -> str:
     return f"{table}_to_gold"
+
+
+def to_gold_sensor(
+    table: str, name: str, interval_seconds: int, description: str
+) -> Callable[[Callable[..., dg.RunRequest | dg.SkipReason]], dg.SensorDefinition]:
+    """The decorator of a sensor that requests runs of the table's through-gold job, running from
+    the start: a delivery should not wait for someone to switch its sensor on."""
+    return dg.sensor(
+        name=name,
+        job_name=to_gold_job_name(table),
+        minimum_interval_seconds=interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=description,
+    )
 
 
 def through_gold_job(table: str, description: str) -> UnresolvedAssetJobDefinition:

@@ -8,7 +8,7 @@ at most ``max_records`` messages in all. It never consumes: its Kafka calls shar
 
 import dagster as dg
 
-from lakehouse.defs.bronze import to_gold_job_name
+from lakehouse.defs.bronze import to_gold_job_name, to_gold_sensor
 from lakehouse.defs.events.jobs import event_run_config
 from lakehouse.defs.events.resources import KafkaResource
 from lakehouse.defs.resources import IcebergCatalogResource
@@ -26,13 +26,12 @@ def build_event_sensor(
     job_name = to_gold_job_name(declaration.table)
     topic = declaration.topic.name
 
-    @dg.sensor(
-        name=f"{declaration.table}_kafka_offsets",
-        job_name=job_name,
-        minimum_interval_seconds=interval_seconds,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Requests a micro-batch of topic `{topic}` when its end offsets pass those "
-        f"recorded in bronze.{declaration.table}.",
+    @to_gold_sensor(
+        declaration.table,
+        f"{declaration.table}_kafka_offsets",
+        interval_seconds,
+        f"Requests a micro-batch of topic `{topic}` when its end offsets pass those recorded in "
+        f"bronze.{declaration.table}.",
     )
     def kafka_offsets(
         context: dg.SensorEvaluationContext, iceberg: IcebergCatalogResource, kafka: KafkaResource

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from lakehouse.defs.bronze import to_gold_job_name
+from lakehouse.defs.bronze import to_gold_job_name, to_gold_sensor
 from lakehouse.defs.landing.jobs import landing_run_config
 from lakehouse.defs.landing.resources import LandingStoreResource
 from lakehouse.defs.resources import IcebergCatalogResource
@@ -41,13 +41,12 @@ def next_batch(
 def build_landing_sensor(declaration: LandingDeclaration, interval_seconds: int) -> dg.SensorDefinition:
     job_name = to_gold_job_name(declaration.table)
 
-    @dg.sensor(
-        name=f"{declaration.table}_landing_files",
-        job_name=job_name,
-        minimum_interval_seconds=interval_seconds,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Requests a run of {job_name} for new files under {dataset_prefix(declaration)} "
-        f"in the landing location, {MAX_FILES} files at most per run.",
+    @to_gold_sensor(
+        declaration.table,
+        f"{declaration.table}_landing_files",
+        interval_seconds,
+        f"Requests a run of {job_name} for new files under {dataset_prefix(declaration)} in the landing "
+        f"location, {MAX_FILES} files at most per run.",
     )
     def landing_sensor(
         context: dg.SensorEvaluationContext, iceberg: IcebergCatalogResource, landing: LandingStoreResource
