@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from lakehouse.iceberg.catalog import catalog_for
+from lakehouse.iceberg.catalog import catalog_for, prepare_catalog
 from lakehouse.settings import DAGSTER_STORAGE_DRIVER, Profile, Settings, stack_postgres_url
 from lakehouse_dev.services.kafka import KafkaBroker, kafka_libs
 from lakehouse_dev.services.minio import MinioServer, minio_binary
@@ -115,7 +115,8 @@ class Stack:
         return {"postgres": self.postgres, "minio": self.minio, "kafka": self.kafka, "trino": self.trino}
 
     def start(self, on_started: Callable[[str], None] = lambda name: None) -> "Stack":
-        """Start every server; if one fails, stop the others and raise its error."""
+        """Start every server, then do what `lakehouse init` does (the namespaces and the declared
+        tables), which needs PostgreSQL and MinIO; if one fails, stop the others and raise its error."""
         try:
             self.postgres.start()
             on_started("postgres")
@@ -125,6 +126,8 @@ class Stack:
                 for name, future in started.items():
                     future.result()
                     on_started(name)
+            prepare_catalog(catalog_for(self.settings))
+            on_started("catalog")
         except BaseException:
             self.stop()
             raise
