@@ -116,6 +116,19 @@ def test_new_orders_are_merged_into_silver_and_reach_gold(settings: Settings, cl
     assert catalog.load_table(("silver", "sales_master")).scan().to_arrow().num_rows == 2155 + new_lines
 
 
+def test_the_dbt_unit_tests_pass(classic_lakehouse: BuiltLakehouse) -> None:
+    # Their inputs are typed by the upstream relations, which the built lakehouse has.
+    invocation = dbt_cli(classic_lakehouse.settings).cli(["test", "--select", "test_type:unit"], raise_on_error=False)
+    invocation.wait()
+    results = invocation.get_artifact("run_results.json")["results"]
+    assert invocation.is_successful(), [(r["unique_id"], r["status"], r["message"]) for r in results]
+    assert sorted(r["unique_id"].split(".")[-1] for r in results if r["status"] == "pass") == [
+        "sales_master_merges_oltp_and_marketplace_lines",
+        "sales_master_merges_only_new_lines_incrementally",
+        "sales_unified_drops_events_the_batch_has",
+    ]
+
+
 def test_every_model_compiles_on_both_targets(settings: Settings) -> None:
     for target in ("duckdb", "trino"):
         completed = subprocess.run(
