@@ -156,7 +156,7 @@ def _describe(error: ValidationError) -> str:
     problems = []
     for detail in error.errors():
         field = str(detail["loc"][0]) if detail["loc"] else ""
-        variable = f"{ENV_PREFIX}{field.upper()}"
+        variable = Settings.variable_for(field)
         message = str(detail["msg"]).removeprefix("Value error, ")
         problems.append(f"{variable}: {message} (got {detail.get('input')!r})")
     return "; ".join(problems)
