@@ -71,7 +71,14 @@ def _table_append_per_file(home: Path, rows: int, files: int) -> dict[str, objec
     import pyarrow.parquet as pq
 
     from lakehouse.iceberg.catalog import bronze_table, catalog_for
-    from lakehouse.iceberg.declarations import INGESTED_AT, SOURCE, SOURCE_FILE, landing_declarations
+    from lakehouse.iceberg.declarations import (
+        DELIVERED_AT,
+        INGESTED_AT,
+        SOURCE,
+        SOURCE_FILE,
+        SOURCE_ROW,
+        landing_declarations,
+    )
 
     settings = _settings(home, "append")
     [declaration] = [d for d in landing_declarations() if d.table == DATASET]
@@ -85,10 +92,13 @@ def _table_append_per_file(home: Path, rows: int, files: int) -> dict[str, objec
         data = pq.read_table(path)
         count = data.num_rows
         source_file = pa.scalar(path.relative_to(home / "landing").as_posix())
+        delivered_at = pa.scalar(datetime.fromtimestamp(path.stat().st_mtime, UTC), pa.timestamp("us", "UTC"))
         data = (
             data.append_column(INGESTED_AT, pa.repeat(ingested_at, count))
             .append_column(SOURCE, pa.repeat(pa.scalar(f"landing/{DATASET}"), count))
             .append_column(SOURCE_FILE, pa.repeat(source_file, count))
+            .append_column(SOURCE_ROW, pa.array(range(1, count + 1), pa.int64()))
+            .append_column(DELIVERED_AT, pa.repeat(delivered_at, count))
         )
         table.append(data.select(schema.names).cast(schema))
         written += count

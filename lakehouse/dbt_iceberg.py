@@ -3,7 +3,7 @@
 On each connection it shows the catalog's tables to DuckDB as ``bronze.x``, ``silver.x`` and
 ``gold.x``. When a model is built (``macros/iceberg.sql``), ``store`` streams the staged result
 out of DuckDB as Arrow and commits it to the Iceberg table of the same name: a replacement for
-tables, a merge on the model's ``unique_key`` for incremental runs. The DuckDB relation is then
+tables, a merge on the model's ``unique_key`` for incremental runs (``iceberg/merge.py``). The DuckDB relation is then
 pointed at the new snapshot, so downstream models read exactly what was committed.
 """
 
@@ -15,9 +15,10 @@ from dbt.adapters.duckdb.plugins import BasePlugin
 from dbt.adapters.duckdb.utils import TargetConfig
 from pyiceberg.catalog.sql import SqlCatalog
 
-from lakehouse.engine import attach_catalog, attach_table
+from lakehouse.engine import attach_catalog, attach_table, quote
 from lakehouse.iceberg.catalog import catalog_for, create_namespace
 from lakehouse.iceberg.commits import commit_load, missing_columns
+from lakehouse.iceberg.merge import merge_rows
 from lakehouse.settings import load_settings
 
 ARROW_BATCH_ROWS = 1_000_000
@@ -42,20 +43,17 @@ class Plugin(BasePlugin):
         cursor = self.connection.cursor()
         try:
             staged = target_config.relation
-            reader = cursor.sql(f'SELECT * FROM "{staged.schema}"."{staged.identifier}"').fetch_record_batch(
-                ARROW_BATCH_ROWS
-            )
+            relation = f"{quote(str(staged.schema))}.{quote(str(staged.identifier))}"
+            schema = cursor.sql(f"SELECT * FROM {relation}").limit(0).to_arrow_table().schema
             create_namespace(self.catalog, namespace)
-            table = self.catalog.create_table_if_not_exists((namespace, name), schema=reader.schema)
-            new_columns = missing_columns(table, reader.schema)
+            table = self.catalog.create_table_if_not_exists((namespace, name), schema=schema)
+            position = {MODEL: f"{namespace}.{name}"}
             if options["mode"] == "merge":
-                if len(new_columns) > 0:
-                    with table.update_schema() as update:
-                        update.union_by_name(new_columns)
-                table.upsert(reader.read_all(), join_cols=list(options["unique_key"]))
+                merge_rows(cursor, table, relation, list(options["unique_key"]), position)
             else:
+                reader = cursor.sql(f"SELECT * FROM {relation}").fetch_record_batch(ARROW_BATCH_ROWS)
                 batches = (pa.Table.from_batches([batch]) for batch in reader)
-                commit_load(table, batches, {MODEL: f"{namespace}.{name}"}, replace=True, new_columns=new_columns)
+                commit_load(table, batches, position, replace=True, new_columns=missing_columns(table, schema))
             table.refresh()
             attach_table(cursor, table, namespace, name)
         finally:

@@ -25,11 +25,11 @@ LOCAL_SCHEME = "file://"
 STAGED_ROWS = "__lakehouse_staged_rows"
 
 
-def _quote(identifier: str) -> str:
+def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def _literal(text: str) -> str:
+def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -44,18 +44,18 @@ def _drop_relation(connection: duckdb.DuckDBPyConnection, namespace: str, name: 
     ).fetchall()
     for (kind,) in kinds:
         keyword = "VIEW" if kind == "VIEW" else "TABLE"
-        connection.execute(f"DROP {keyword} {_quote(namespace)}.{_quote(name)}")
+        connection.execute(f"DROP {keyword} {quote(namespace)}.{quote(name)}")
 
 
 def attach_table(connection: duckdb.DuckDBPyConnection, table: Table, namespace: str, name: str) -> None:
     """Make ``namespace.name`` in DuckDB read the table's current snapshot, replacing what was there."""
-    connection.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(namespace)}")
+    connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(namespace)}")
     _drop_relation(connection, namespace, name)
-    relation = f"{_quote(namespace)}.{_quote(name)}"
+    relation = f"{quote(namespace)}.{quote(name)}"
     tasks = list(table.scan().plan_files())
     local = all(task.file.file_path.startswith(LOCAL_SCHEME) for task in tasks)
     if tasks and local and not any(task.delete_files for task in tasks):
-        files = ", ".join(_literal(task.file.file_path.removeprefix(LOCAL_SCHEME)) for task in tasks)
+        files = ", ".join(literal(task.file.file_path.removeprefix(LOCAL_SCHEME)) for task in tasks)
         connection.execute(f"CREATE VIEW {relation} AS SELECT * FROM read_parquet([{files}], union_by_name = true)")
         return
     # Empty tables, and snapshots with delete files, go through pyiceberg, which applies deletes.
@@ -72,7 +72,7 @@ def attach_catalog(
 ) -> None:
     """Attach ``tables`` (by default every table in the catalog) and create the medallion schemas."""
     for namespace in NAMESPACES:
-        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(namespace)}")
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(namespace)}")
     for namespace, name in catalog_tables(catalog) if tables is None else tables:
         attach_table(connection, catalog.load_table((namespace, name)), namespace, name)
 

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     dagster_storage_url: str = ""
     # Where partners deliver files: a directory on `local`, the MinIO bucket `landing` on `stack`.
     landing: str = ""
+    # A landing file is taken once it has not changed for this long: a writer that pauses longer
+    # must write under a temporary name and rename the file when it is complete.
+    landing_settle_seconds: float = Field(default=2.0, ge=0)
     sensor_interval_seconds: int = Field(default=10, gt=0)
     extract_chunk_rows: int = Field(default=EXTRACT_CHUNK_ROWS, gt=0)
     extract_concurrency: int = Field(default=2, gt=0)

@@ -52,7 +52,8 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Ite
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "lakehouse")
+    # A test writes each landing file whole, so none needs time to settle; the settle rule has tests of its own.
+    return Settings(home=tmp_path / "lakehouse", landing_settle_seconds=0)
 
 
 @pytest.fixture

@@ -8,13 +8,14 @@ half a load.
 
 import itertools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io.pyarrow import _dataframe_to_data_files
+from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot, ancestors_of
 
@@ -85,30 +86,37 @@ def conform(rows: pa.Table, target: pa.Schema, table_name: str) -> pa.Table:
 def commit_load(
     table: Table,
     chunks: Iterable[pa.Table],
-    position: dict[str, str],
+    position: Mapping[str, str] | Callable[[], Mapping[str, str]],
     *,
     replace: bool,
     new_columns: pa.Schema | None = None,
     before_commit: Callable[[], None] | None = None,
+    replaced_files: Sequence[DataFile] = (),
 ) -> int:
     """Append ``chunks`` (replacing all rows if ``replace``) in one commit recording ``position``.
 
-    ``new_columns`` are added to the table first. ``before_commit`` runs once every chunk is
-    written and before the commit: what must be durable before the position moves (quarantined
-    input, for one) goes there. Returns the number of rows written.
+    ``replaced_files`` are data files the chunks take the place of (a copy-on-write merge): the
+    commit removes them in the same snapshot. ``position`` may be a function, called once every
+    chunk is written, for a position that only reading the chunks tells (which files a landing load
+    could take). ``new_columns`` are added to the table first. ``before_commit`` runs once every
+    chunk is written and before the commit: what must be durable before the position moves
+    (quarantined input, for one) goes there. Returns the number of rows written.
     """
-    properties = {summary_key(name): value for name, value in position.items()}
+    properties = {} if callable(position) else {summary_key(name): value for name, value in position.items()}
     rows = 0
     with table.transaction() as transaction:
         if new_columns is not None and len(new_columns) > 0:
-            with transaction.update_schema() as update:
-                update.union_by_name(new_columns)
+            with transaction.update_schema() as schema_update:
+                schema_update.union_by_name(new_columns)
         target = transaction.table_metadata.schema().as_arrow()
         # One counter across chunks: file names are uuid plus counter, and must not repeat.
         file_counter = itertools.count()
         if replace and current_row_count(table) > 0:
             transaction.delete(AlwaysTrue(), snapshot_properties=properties)
-        with transaction.update_snapshot(snapshot_properties=properties).fast_append() as append:
+        snapshot = transaction.update_snapshot(snapshot_properties=properties)
+        with snapshot.overwrite() if replaced_files else snapshot.fast_append() as append:
+            for replaced in replaced_files:
+                append.delete_data_file(replaced)
             for chunk in chunks:
                 chunk = conform(chunk, target, ".".join(table.name()))
                 rows += chunk.num_rows
@@ -122,6 +130,9 @@ def commit_load(
                     counter=file_counter,
                 ):
                     append.append_data_file(data_file)
+            if callable(position):
+                # pyiceberg reads the snapshot properties when the append commits, on leaving this block.
+                properties.update({summary_key(name): value for name, value in position().items()})
         if before_commit is not None:
             before_commit()
     return rows

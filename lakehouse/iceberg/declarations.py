@@ -65,6 +65,8 @@ PRIMITIVE_TYPES: dict[str, PrimitiveType] = {
 INGESTED_AT = "_ingested_at"
 SOURCE = "_source"
 SOURCE_FILE = "_source_file"
+SOURCE_ROW = "_source_row"
+DELIVERED_AT = "_delivered_at"
 KAFKA_PARTITION = "_kafka_partition"
 KAFKA_OFFSET = "_kafka_offset"
 LineageColumns = tuple[tuple[str, PrimitiveType, str], ...]
@@ -72,7 +74,7 @@ LINEAGE_COLUMNS: LineageColumns = (
     (INGESTED_AT, TimestamptzType(), "when the load that wrote this row started"),
     (SOURCE, StringType(), "the source database and table, landing dataset or Kafka topic the row came from"),
 )
-RESERVED_COLUMNS = {INGESTED_AT, SOURCE, SOURCE_FILE, KAFKA_PARTITION, KAFKA_OFFSET}
+RESERVED_COLUMNS = {INGESTED_AT, SOURCE, SOURCE_FILE, SOURCE_ROW, DELIVERED_AT, KAFKA_PARTITION, KAFKA_OFFSET}
 DECIMAL = re.compile(r"decimal\((\d+),\s*(\d+)\)")
 BUCKET = re.compile(r"bucket\[(\d+)\]")
 
@@ -236,11 +238,14 @@ class TableDeclaration(BronzeTableDeclaration):
 
 
 class LandingDeclaration(BronzeTableDeclaration):
-    """A dataset of landing files; each row records the file it came from."""
+    """A dataset of landing files; each row records the file and line it came from, and when that file was
+    delivered, which decides between two deliveries of the same key."""
 
     lineage: ClassVar[LineageColumns] = (
         *LINEAGE_COLUMNS,
         (SOURCE_FILE, StringType(), "the landing file the row came from"),
+        (SOURCE_ROW, LongType(), "the row's line (CSV, JSON Lines) or row (Parquet) number in its file"),
+        (DELIVERED_AT, TimestamptzType(), "when the file was delivered: its modification time in the landing store"),
     )
 
     landing: LandingSourceDeclaration

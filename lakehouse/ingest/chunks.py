@@ -7,12 +7,13 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from lakehouse.iceberg.declarations import INGESTED_AT, SOURCE, SOURCE_FILE
+from lakehouse.iceberg.declarations import DELIVERED_AT, INGESTED_AT, SOURCE, SOURCE_FILE
 
 LINEAGE_TYPES: dict[str, pa.DataType] = {
     INGESTED_AT: pa.timestamp("us", "UTC"),
     SOURCE: pa.string(),
     SOURCE_FILE: pa.string(),
+    DELIVERED_AT: pa.timestamp("us", "UTC"),
 }
 
 
@@ -50,17 +51,22 @@ def rechunk(batches: Iterable[pa.RecordBatch], schema: pa.Schema, chunk_rows: in
 
 
 def with_lineage(
-    rows: pa.Table, ingested_at: datetime, source: str | None = None, source_file: str | None = None
+    rows: pa.Table,
+    ingested_at: datetime,
+    source: str | None = None,
+    source_file: str | None = None,
+    delivered_at: datetime | None = None,
 ) -> pa.Table:
     """``rows`` with the lineage columns every bronze load adds: when the load started, then, where the
-    table has them, the source the rows came from and the file they were in."""
-    for name, value in ((INGESTED_AT, ingested_at), (SOURCE, source), (SOURCE_FILE, source_file)):
+    table has them, the source the rows came from, the file they were in and when it was delivered."""
+    lineage = ((INGESTED_AT, ingested_at), (SOURCE, source), (SOURCE_FILE, source_file), (DELIVERED_AT, delivered_at))
+    for name, value in lineage:
         if value is not None:
             rows = rows.append_column(name, pa.repeat(pa.scalar(value, LINEAGE_TYPES[name]), rows.num_rows))
     return rows
 
 
 def lineage_schema(columns: pa.Schema, *, source_file: bool = False) -> pa.Schema:
-    """The schema ``with_lineage`` gives rows of ``columns`` stamped with a source (and a file)."""
-    names = [INGESTED_AT, SOURCE, SOURCE_FILE] if source_file else [INGESTED_AT, SOURCE]
+    """The schema ``with_lineage`` gives rows of ``columns`` stamped with a source (and a file, when delivered)."""
+    names = [INGESTED_AT, SOURCE, SOURCE_FILE, DELIVERED_AT] if source_file else [INGESTED_AT, SOURCE]
     return pa.schema([*columns, *(pa.field(name, LINEAGE_TYPES[name]) for name in names)])

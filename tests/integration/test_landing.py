@@ -12,7 +12,12 @@ import pyarrow.compute as pc
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
-from lakehouse.defs.landing.assets import NO_QUARANTINED_INPUT, build_landing_asset
+from lakehouse.defs.landing.assets import (
+    NO_DUPLICATE_KEYS,
+    NO_QUARANTINED_INPUT,
+    TAKEN_FILES_UNCHANGED,
+    build_landing_asset,
+)
 from lakehouse.defs.landing.jobs import landing_run_config
 from lakehouse.defs.landing.sensors import build_landing_sensor
 from lakehouse.iceberg.commits import recorded
@@ -78,11 +83,11 @@ def test_values_arrive_as_the_partner_sent_them(catalog: SqlCatalog, store: Land
         "marketplace_orders/one.csv", (HEADER + "ebay,1500000001,7,2024-06-01,ALFKI,France,3,12.5,0.05\n").encode()
     )
     ingest(catalog, store)
-    row = bronze(catalog).drop_columns(["_ingested_at", "_source"]).to_pylist()[0]
+    row = bronze(catalog).drop_columns(["_ingested_at", "_source", "_delivered_at"]).to_pylist()[0]
     assert row == {
         "marketplace": "ebay", "order_id": 1500000001, "product_id": 7, "order_date": date(2024, 6, 1),
         "customer_id": "ALFKI", "country": "France", "quantity": 3, "unit_price": 12.5, "discount": 0.05,
-        "_source_file": "marketplace_orders/one.csv",
+        "_source_file": "marketplace_orders/one.csv", "_source_row": 2,
     }  # fmt: skip
 
 
@@ -200,17 +205,22 @@ def test_rows_that_do_not_fit_are_quarantined_with_their_line_and_reason(
     assert ignored["marketplace_orders/typed.jsonl"] == ("gift_wrap", "day")
 
 
-class UnpluggedStore(LocalLandingStore):
-    """The local store, except that reading ``fail_on`` fails the way a lost disk or network would."""
+class FailingStore(LocalLandingStore):
+    """The local store, except that reading ``fail_on`` raises ``error``."""
 
-    def __init__(self, root: Path, fail_on: str) -> None:
+    def __init__(self, root: Path, fail_on: str, error: BaseException) -> None:
         super().__init__(root)
         self.fail_on = fail_on
+        self.error = error
 
-    def open(self, path: str) -> pa.NativeFile:
+    def read(self, path: str) -> bytes:
         if path == self.fail_on:
-            raise ConnectionError(f"lost the landing location while reading {path}")
-        return super().open(path)
+            raise self.error
+        return super().read(path)
+
+
+class Crash(Exception):
+    """The process dying in the middle of a load."""
 
 
 def test_a_load_that_fails_before_its_commit_is_rerun_exactly_once(
@@ -218,9 +228,9 @@ def test_a_load_that_fails_before_its_commit_is_rerun_exactly_once(
 ) -> None:
     paths = deliver_sample_files(store, files=3, rows=15, file_format="csv", seed=6)
     store.write("marketplace_orders/zz_garbage.parquet", b"garbage")  # sorts last: read after the others
-    failing = UnpluggedStore(settings.home / "landing", fail_on=paths[2])
+    failing = FailingStore(settings.home / "landing", fail_on=paths[2], error=Crash("killed"))
 
-    with pytest.raises(ConnectionError, match="lost the landing location"):
+    with pytest.raises(Crash):
         LandingIngestion(catalog, failing, DECLARATION).run()
     assert catalog.load_table(("bronze", DECLARATION.table)).current_snapshot() is None
 
@@ -233,14 +243,32 @@ def test_a_load_that_fails_before_its_commit_is_rerun_exactly_once(
     assert rows_by_file(catalog) == dict.fromkeys(paths, 15)
 
 
+def test_a_file_that_cannot_be_read_now_stays_pending_and_loads_later(
+    catalog: SqlCatalog, store: LandingStore, settings: Settings
+) -> None:
+    paths = deliver_sample_files(store, files=3, rows=15, file_format="csv", seed=6)
+    lost = ConnectionError(f"lost the landing location while reading {paths[1]}")
+    failing = FailingStore(settings.home / "landing", fail_on=paths[1], error=lost)
+
+    first = LandingIngestion(catalog, failing, DECLARATION).run()
+    second = ingest(catalog, store)
+
+    assert sorted(first.details.files_ingested) == [paths[0], paths[2]] and not first.details.files_quarantined
+    [left] = first.details.left_pending
+    assert left.path == paths[1] and "lost the landing location" in left.reason and "next run" in left.reason
+    assert not quarantined(settings, paths[1], ".reason.txt").exists()
+    assert second.details.files_ingested == [paths[1]]
+    assert rows_by_file(catalog) == dict.fromkeys(paths, 15)
+
+
 def test_quarantine_files_are_written_before_the_commit(
     catalog: SqlCatalog, store: LandingStore, settings: Settings
 ) -> None:
     store.write("marketplace_orders/a_garbage.parquet", b"garbage")  # read first
     [later] = deliver_sample_files(store, files=1, rows=5, file_format="csv", seed=7)
-    failing = UnpluggedStore(settings.home / "landing", fail_on=later)
+    failing = FailingStore(settings.home / "landing", fail_on=later, error=Crash("killed"))
 
-    with pytest.raises(ConnectionError):
+    with pytest.raises(Crash):
         LandingIngestion(catalog, failing, DECLARATION).run(["marketplace_orders/a_garbage.parquet", later])
 
     assert quarantined(settings, "marketplace_orders/a_garbage.parquet", ".reason.txt").exists()
@@ -289,6 +317,10 @@ def materialize(settings: Settings, files: list[str] | None = None) -> dg.Execut
     )
 
 
+def evaluation(result: dg.ExecuteInProcessResult, check_name: str) -> dg.AssetCheckEvaluation:
+    return next(check for check in result.get_asset_check_evaluations() if check.check_name == check_name)
+
+
 def metadata(result: dg.ExecuteInProcessResult) -> dict[str, object]:
     [event] = result.get_asset_materialization_events()
     return {k: v.value for k, v in event.step_materialization_data.materialization.metadata.items()}
@@ -306,14 +338,17 @@ def test_the_asset_loads_the_files_its_run_config_names_and_reports_quarantine(
     assert values["rows_written"] == values["dagster/row_count"] == 24
     assert values["files_ingested"] == 2 and values["files_quarantined"] == 0
     assert str(values["table_location"]).startswith(f"file://{settings.home}/warehouse")
-    [check] = first.get_asset_check_evaluations()
-    assert check.check_name == NO_QUARANTINED_INPUT and check.passed
+    assert {check.check_name: check.passed for check in first.get_asset_check_evaluations()} == {
+        NO_QUARANTINED_INPUT: True,
+        TAKEN_FILES_UNCHANGED: True,
+        NO_DUPLICATE_KEYS: True,
+    }
 
     rest = materialize(settings)  # no files named: the new ones
     values = metadata(rest)
     assert values["rows_written"] == 7 and values["dagster/row_count"] == 31
     assert values["files_ingested"] == 1 and values["files_quarantined"] == 1
-    [check] = rest.get_asset_check_evaluations()
+    check = evaluation(rest, NO_QUARANTINED_INPUT)
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     reasons = check.metadata["reasons"].value
     assert list(reasons) == ["marketplace_orders/broken.csv"]
@@ -355,7 +390,7 @@ def test_the_sensor_requests_a_run_for_new_files_only(
 
     ingest(catalog, store, requested_files(request))
     skipped = evaluate_sensor(settings, instance)
-    assert isinstance(skipped, dg.SkipReason) and "no new files" in str(skipped.skip_message)
+    assert isinstance(skipped, dg.SkipReason) and "no new settled files" in str(skipped.skip_message)
 
 
 def test_the_sensor_waits_while_a_run_of_its_job_is_in_progress(settings: Settings, store: LandingStore) -> None:

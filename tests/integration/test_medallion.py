@@ -1,15 +1,22 @@
 """Bronze through silver to gold on the embedded profile: dbt on DuckDB, every model in Iceberg."""
 
+import os
 import subprocess
+import time
 from decimal import Decimal
+from pathlib import Path
 
 import sqlalchemy as sa
+from pyiceberg.catalog.sql import SqlCatalog
 
 from lakehouse.defs.medallion.assets import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from lakehouse.defs.medallion.resources import dbt_cli
 from lakehouse.engine import LocalEngine
 from lakehouse.iceberg.catalog import catalog_for
+from lakehouse.iceberg.declarations import landing_declarations
 from lakehouse.ingest.database.source import SourceDatabase
+from lakehouse.ingest.landing.load import LandingIngestion
+from lakehouse.ingest.landing.store import LandingStore, LocalLandingStore, landing_store
 from lakehouse.settings import Settings
 from tests.medallion import GOLD, BuiltLakehouse, materialize_medallion
 
@@ -19,6 +26,7 @@ COUNTRY_NAMES = {"USA": "United States", "U.S.A.": "United States", "United Stat
                  "España": "Spain", "México": "Mexico", "Italia": "Italy", "Sverige": "Sweden", "Suomi": "Finland",
                  "Österreich": "Austria", "france": "France"}  # fmt: skip
 CENT = Decimal("0.01")
+[LANDING] = landing_declarations()
 
 
 def engine(settings: Settings) -> LocalEngine:
@@ -114,6 +122,64 @@ def test_new_orders_are_merged_into_silver_and_reach_gold(settings: Settings, cl
 
     dbt_cli(settings).cli(["build", "--full-refresh", "--select", "sales_master+"]).wait()
     assert catalog.load_table(("silver", "sales_master")).scan().to_arrow().num_rows == 2155 + new_lines
+
+
+MARKETPLACE_HEADER = "marketplace,order_id,product_id,order_date,customer_id,country,quantity,unit_price,discount\n"
+
+
+def delivered_at(store: LandingStore, path: str, text: str, seconds_ago: float) -> None:
+    store.write(path, (MARKETPLACE_HEADER + text).encode())
+    then = time.time() - seconds_ago
+    os.utime(settings_path(store, path), (then, then))
+
+
+def settings_path(store: LandingStore, path: str) -> Path:
+    assert isinstance(store, LocalLandingStore)
+    return store.root / path
+
+
+def test_duplicates_and_corrections_never_block_and_gold_keeps_the_latest_delivery(
+    settings: Settings, classic_source: SourceDatabase, catalog: SqlCatalog
+) -> None:
+    store = landing_store(settings)
+    # The partner sends one line twice in a file, then corrects another in a file delivered later;
+    # both files are taken by the same load, so only their delivery times tell which is the latest.
+    first_line = "ebay,1700000001,11,1998-05-01,,France,2,10.00,0\n"
+    delivered_at(
+        store,
+        "marketplace_orders/a.csv",
+        first_line + first_line + "ebay,1700000002,12,1998-05-01,,France,1,10.00,0\n",
+        120,
+    )
+    delivered_at(store, "marketplace_orders/0-fix.csv", "ebay,1700000002,12,1998-05-01,,France,7,10.00,0\n", 60)
+    LandingIngestion(catalog, store, LANDING).run()
+
+    first = materialize_medallion(settings)
+    # A later correction of the corrected line, merged into the existing sales_master.
+    delivered_at(store, "marketplace_orders/b.csv", "ebay,1700000002,12,1998-05-01,,France,4,10.00,0\n", 0)
+    LandingIngestion(catalog, store, LANDING).run()
+    second = materialize_medallion(settings)
+
+    for result in (first, second):
+        assert result.success
+        blocking = [
+            e.check_name for e in result.get_asset_check_evaluations() if not e.passed and e.severity.value == "ERROR"
+        ]
+        assert blocking == []
+    lines = (
+        engine(settings)
+        .query(
+            "SELECT order_id, quantity, source_file FROM silver.sales_master "
+            "WHERE channel = 'marketplace' ORDER BY order_id"
+        )
+        .to_pylist()
+    )
+    assert lines == [
+        {"order_id": 1700000001, "quantity": 2, "source_file": "marketplace_orders/a.csv"},
+        {"order_id": 1700000002, "quantity": 4, "source_file": "marketplace_orders/b.csv"},
+    ]
+    oltp_revenue = sum(revenue_from_bronze(settings, "category").values())
+    assert engine(settings).scalar("SELECT total_revenue FROM gold.sales_kpis") == oltp_revenue + Decimal("60.00")
 
 
 def test_the_dbt_unit_tests_pass(classic_lakehouse: BuiltLakehouse) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from lakehouse.defs.landing.assets import NO_QUARANTINED_INPUT, build_landing_asset
+from lakehouse.defs.landing.assets import NO_QUARANTINED_INPUT, TAKEN_FILES_UNCHANGED, build_landing_asset
 from lakehouse.defs.landing.jobs import landing_run_config
 from lakehouse.defs.landing.sensors import build_landing_sensor
 from lakehouse.iceberg.catalog import catalog_for
@@ -37,6 +37,7 @@ def s3_settings(minio: MinioServer, tmp_path: Path, prefix: str) -> Settings:
         s3_endpoint=minio.endpoint,
         s3_access_key=minio.access_key,
         s3_secret_key=minio.secret_key,
+        landing_settle_seconds=0,
     )
 
 
@@ -70,10 +71,12 @@ def test_the_store_lists_reads_and_writes_the_bucket(s3_settings: Settings, mini
     [listed] = store.list("marketplace_orders/")
 
     assert listed.path == "marketplace_orders/a.csv" and listed.size == len(b"marketplace\n")
-    assert store.open(listed.path).read() == b"marketplace\n"
+    assert listed.etag is not None and store.stat(listed.path).unchanged_since(listed)
+    assert store.read(listed.path) == b"marketplace\n"
     assert object_text(minio, f"{prefix}/marketplace_orders/a.csv") == "marketplace\n"
-    with pytest.raises(FileNotFoundError, match=f"s3://landing/{prefix}/marketplace_orders/missing.csv"):
-        store.open("marketplace_orders/missing.csv")
+    for look in (store.read, store.stat):
+        with pytest.raises(FileNotFoundError, match=f"s3://landing/{prefix}/marketplace_orders/missing.csv"):
+            look("marketplace_orders/missing.csv")
 
 
 def test_files_in_the_bucket_land_once_through_the_sensor_and_the_asset(
@@ -97,8 +100,8 @@ def test_files_in_the_bucket_land_once_through_the_sensor_and_the_asset(
     values = {k: v.value for k, v in event.step_materialization_data.materialization.metadata.items()}
     assert values["rows_written"] == values["dagster/row_count"] == 80
     assert values["files_ingested"] == 4 and values["files_quarantined"] == 1
-    [check] = result.get_asset_check_evaluations()
-    assert check.check_name == NO_QUARANTINED_INPUT and not check.passed
+    check = next(c for c in result.get_asset_check_evaluations() if c.check_name == NO_QUARANTINED_INPUT)
+    assert not check.passed
     quarantine = f"{prefix}/quarantine/marketplace_orders/zz.parquet"
     assert object_text(minio, quarantine) == "not parquet"
     assert "cannot be read as parquet" in object_text(minio, f"{quarantine}.reason.txt")
@@ -107,7 +110,10 @@ def test_files_in_the_bucket_land_once_through_the_sensor_and_the_asset(
 
     deliver_sample_files(s3_settings, files=1, rows=20, file_format="csv", seed=21)  # the same file again
     skipped = evaluate_sensor(s3_settings)
-    assert isinstance(skipped, dg.SkipReason) and "no new files" in str(skipped.skip_message)
+    assert isinstance(skipped, dg.SkipReason) and "no new settled files" in str(skipped.skip_message)
     again = materialize(s3_settings, landing_run_config(DECLARATION, delivered[:1]))
     [event] = again.get_asset_materialization_events()
     assert event.step_materialization_data.materialization.metadata["rows_written"].value == 0
+    # The same bytes delivered again: a new modification time, but the ETag tells it is unchanged.
+    unchanged = next(c for c in again.get_asset_check_evaluations() if c.check_name == TAKEN_FILES_UNCHANGED)
+    assert unchanged.passed

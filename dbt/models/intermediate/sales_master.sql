@@ -8,8 +8,9 @@
 }}
 
 -- One row per order line from every channel, denormalised for the marts: `oltp` lines from the
--- Northwind orders, `marketplace` lines from the partners' landing files. New lines are merged
--- in on each run; `dbt build --full-refresh` rebuilds it.
+-- Northwind orders, `marketplace` lines from the partners' landing files. New lines, and
+-- marketplace lines whose latest delivery is a new file (a correction), are merged in on each
+-- run; `dbt build --full-refresh` rebuilds it.
 with oltp_lines as (
     select
         lines.order_id,
@@ -20,7 +21,8 @@ with oltp_lines as (
         customers.country as customer_country,
         lines.unit_price,
         lines.quantity,
-        lines.discount
+        lines.discount,
+        cast(null as varchar) as source_file
     from {{ ref('stg_order_details') }} as lines
     inner join {{ ref('stg_orders') }} as orders on orders.order_id = lines.order_id
     left join {{ ref('stg_customers') }} as customers on customers.customer_id = orders.customer_id
@@ -29,7 +31,7 @@ with oltp_lines as (
     {% endif %}
 ),
 
--- Files arrive in any order, so new marketplace lines are the ones not merged yet.
+-- Files arrive in any order, so new marketplace lines are the ones not merged yet from the same file.
 marketplace_lines as (
     select
         lines.order_id,
@@ -40,13 +42,15 @@ marketplace_lines as (
         coalesce(customers.country, lines.country) as customer_country,
         lines.unit_price,
         lines.quantity,
-        lines.discount
+        lines.discount,
+        lines.source_file
     from {{ ref('stg_marketplace_orders') }} as lines
     left join {{ ref('stg_customers') }} as customers on customers.customer_id = lines.customer_id
     {% if is_incremental() %}
     where not exists (
         select 1 from {{ this }} as merged
         where merged.channel = 'marketplace' and merged.order_id = lines.order_id and merged.product_id = lines.product_id
+            and merged.source_file = lines.source_file
     )
     {% endif %}
 ),
@@ -71,7 +75,8 @@ select
     all_lines.unit_price,
     all_lines.quantity,
     all_lines.discount,
-    cast(all_lines.unit_price * all_lines.quantity * (1 - all_lines.discount) as decimal(18, 4)) as line_total
+    cast(all_lines.unit_price * all_lines.quantity * (1 - all_lines.discount) as decimal(18, 4)) as line_total,
+    all_lines.source_file
 from all_lines
 left join {{ ref('stg_customers') }} as customers on customers.customer_id = all_lines.customer_id
 left join {{ ref('stg_products') }} as products on products.product_id = all_lines.product_id

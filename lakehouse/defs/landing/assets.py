@@ -1,25 +1,33 @@
 """Landing-file assets, one per dataset declared in `iceberg/` with a ``landing`` source.
 
 A run loads the files its run config names (the sensor names the new ones), or else the oldest
-new files up to ``max_files``, in one Iceberg commit. What it quarantined fails the asset check
-``no_quarantined_input`` with a warning: the good rows and files still land.
+settled new files up to ``max_files``, in one Iceberg commit. Three checks warn without blocking
+anything downstream: ``no_quarantined_input`` (the run quarantined files or rows: the good ones
+still land), ``taken_files_unchanged`` (a file already taken was rewritten: its new content is not
+loaded) and ``no_duplicate_keys`` (a key was delivered more than once: staging keeps the latest
+delivery).
 """
 
+import json
 from collections.abc import Iterator
 
 import dagster as dg
 from pyiceberg.catalog import Catalog
+from pyiceberg.table import Table
 
 from lakehouse.defs.bronze import BRONZE_GROUP, bronze_key, declared_in, load_metadata
 from lakehouse.defs.landing.jobs import LandingRunConfig, landing_op_name
 from lakehouse.defs.landing.resources import LandingStoreResource
 from lakehouse.defs.resources import IcebergCatalogResource
 from lakehouse.iceberg.declarations import LandingDeclaration, landing_declarations
+from lakehouse.ingest.landing.duplicates import duplicate_keys
 from lakehouse.ingest.landing.load import FileOutcome, LandingDetails, LandingIngestion
 from lakehouse.ingest.landing.tracking import dataset_prefix
 from lakehouse.ingest.results import LoadResult
 
 NO_QUARANTINED_INPUT = "no_quarantined_input"
+TAKEN_FILES_UNCHANGED = "taken_files_unchanged"
+NO_DUPLICATE_KEYS = "no_duplicate_keys"
 
 
 def _file_line(outcome: FileOutcome) -> str:
@@ -41,6 +49,14 @@ def _materialization(
         metadata["files"] = dg.MetadataValue.md("\n".join(_file_line(f) for f in result.details.files))
     if result.details.already_taken:
         metadata["already_taken"] = ", ".join(result.details.already_taken)
+    metadata["files_left_pending"] = len(result.details.left_pending)
+    metadata["files_still_pending"] = result.details.still_pending
+    if result.details.left_pending:
+        metadata["left_pending"] = dg.MetadataValue.json({f.path: f.reason for f in result.details.left_pending})
+    if result.details.changed_after_taken:
+        metadata["changed_after_taken"] = dg.MetadataValue.json(
+            [change.describe() for change in result.details.changed_after_taken]
+        )
     ignored = {f.path: ", ".join(f.ignored_columns) for f in result.details.files if f.ignored_columns}
     if ignored:
         metadata["ignored_columns"] = dg.MetadataValue.json(ignored)
@@ -75,6 +91,45 @@ def _quarantine_check(result: LoadResult[LandingDetails], declaration: LandingDe
     )
 
 
+def _changed_files_check(result: LoadResult[LandingDetails], declaration: LandingDeclaration) -> dg.AssetCheckResult:
+    changes = result.details.changed_after_taken
+    return dg.AssetCheckResult(
+        asset_key=bronze_key(declaration.table),
+        check_name=TAKEN_FILES_UNCHANGED,
+        passed=not changes,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"{len(changes)} file(s) changed after bronze.{declaration.table} took them; their new content was "
+            "not loaded: deliver corrections under a new name"
+            if changes
+            else "every file taken earlier is as it was when taken"
+        ),
+        metadata={"files_changed": len(changes), "changes": dg.MetadataValue.json([c.describe() for c in changes])},
+    )
+
+
+def _duplicates_check(table: Table, declaration: LandingDeclaration) -> dg.AssetCheckResult:
+    found = duplicate_keys(table, declaration)
+    key = ", ".join(declaration.key)
+    return dg.AssetCheckResult(
+        asset_key=bronze_key(declaration.table),
+        check_name=NO_DUPLICATE_KEYS,
+        passed=found.keys == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"{found.keys} key(s) ({key}) delivered more than once, {found.copies} extra row(s); "
+            "silver keeps each key's latest delivery"
+            if found.keys
+            else f"every ({key}) was delivered once"
+        ),
+        metadata={
+            "duplicate_keys": found.keys,
+            "extra_rows": found.copies,
+            "examples": dg.MetadataValue.json(json.loads(json.dumps(found.examples, default=str))),
+        },
+    )
+
+
 def build_landing_asset(declaration: LandingDeclaration) -> dg.AssetsDefinition:
     key = bronze_key(declaration.table)
     formats = ", ".join(declaration.landing.formats)
@@ -99,7 +154,17 @@ def build_landing_asset(declaration: LandingDeclaration) -> dg.AssetsDefinition:
                 NO_QUARANTINED_INPUT,
                 asset=key,
                 description="The run quarantined no file and no row (a warning: the rest still landed).",
-            )
+            ),
+            dg.AssetCheckSpec(
+                TAKEN_FILES_UNCHANGED,
+                asset=key,
+                description="No file already taken was rewritten (a warning: its new content is not loaded).",
+            ),
+            dg.AssetCheckSpec(
+                NO_DUPLICATE_KEYS,
+                asset=key,
+                description="No key was delivered twice (a warning: silver keeps each key's latest delivery).",
+            ),
         ],
     )
     def landing_asset(
@@ -109,7 +174,9 @@ def build_landing_asset(declaration: LandingDeclaration) -> dg.AssetsDefinition:
         landing: LandingStoreResource,
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         catalog = iceberg.catalog()
-        ingestion = LandingIngestion(catalog, landing.store(), declaration, chunk_rows=landing.chunk_rows)
+        ingestion = LandingIngestion(
+            catalog, landing.store(), declaration, chunk_rows=landing.chunk_rows, settle_seconds=landing.settle_seconds
+        )
         result = ingestion.run(config.files, config.max_files)
         context.log.info(
             f"{result.table}: {result.rows_written} row(s) from {len(result.details.files_ingested)} file(s), "
@@ -119,9 +186,20 @@ def build_landing_asset(declaration: LandingDeclaration) -> dg.AssetsDefinition:
             context.log.warning(f"{path} quarantined in {result.quarantine}: {reason}")
         if result.details.already_taken:
             context.log.info(f"already taken by an earlier load, left alone: {', '.join(result.details.already_taken)}")
+        for left in result.details.left_pending:
+            context.log.warning(f"{left.path} left pending: {left.reason}")
+        for change in result.details.changed_after_taken:
+            context.log.warning(change.describe())
+        if result.details.still_pending:
+            context.log.info(f"{result.details.still_pending} more file(s) pending for later runs")
         yield _materialization(result, declaration, catalog)
-        if dg.AssetCheckKey(key, NO_QUARANTINED_INPUT) in context.selected_asset_check_keys:
+        selected = context.selected_asset_check_keys
+        if dg.AssetCheckKey(key, NO_QUARANTINED_INPUT) in selected:
             yield _quarantine_check(result, declaration)
+        if dg.AssetCheckKey(key, TAKEN_FILES_UNCHANGED) in selected:
+            yield _changed_files_check(result, declaration)
+        if dg.AssetCheckKey(key, NO_DUPLICATE_KEYS) in selected:
+            yield _duplicates_check(catalog.load_table(("bronze", declaration.table)), declaration)
 
     return landing_asset
 

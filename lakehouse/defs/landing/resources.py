@@ -15,6 +15,7 @@ class LandingStoreResource(dg.ConfigurableResource):
     location: str = Field(description="file:///directory or s3://bucket/prefix")
     s3: S3Connection
     chunk_rows: int = Field(default=DEFAULT_CHUNK_ROWS, description="rows per Parquet data file; bounds load memory")
+    settle_seconds: float = Field(default=0.0, description="a file is taken once unchanged for this long")
 
     def store(self) -> LandingStore:
         return open_landing_store(
@@ -23,7 +24,9 @@ class LandingStoreResource(dg.ConfigurableResource):
 
 
 def landing_store_resource(settings: Settings) -> LandingStoreResource:
-    return LandingStoreResource(location=settings.landing, s3=s3_connection(settings))
+    return LandingStoreResource(
+        location=settings.landing, s3=s3_connection(settings), settle_seconds=settings.landing_settle_seconds
+    )
 
 
 @dg.definitions

@@ -1,12 +1,13 @@
 """A sensor per landing dataset: new files in the landing location become one bounded run.
 
-A tick lists the dataset's files, subtracts the paths the bronze table's commits recorded, and
-requests a run of the dataset's job naming at most ``MAX_FILES`` files and about
-``MAX_RUN_BYTES`` bytes; the rest wait for later ticks. A tick never waits on anything: a listing
-and a read of the table's metadata, nothing more.
+A tick lists the dataset's settled files (see ``ingest/landing/tracking.py``), subtracts the
+paths the bronze table's commits recorded, and requests a run of the dataset's job naming at
+most ``MAX_FILES`` files and about ``MAX_RUN_BYTES`` bytes; the rest wait for later ticks. A tick
+never waits on anything: a listing and a read of the table's metadata, nothing more.
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -54,9 +55,10 @@ def build_landing_sensor(declaration: LandingDeclaration, interval_seconds: int)
         if run_in_progress(context.instance, job_name):
             return dg.SkipReason(f"a run of {job_name} is in progress; its files are not known as taken yet")
         store = landing.store()
-        pending = pending_files(store, declaration, known_landing_files(iceberg.catalog(), declaration))
+        known = known_landing_files(iceberg.catalog(), declaration)
+        pending = pending_files(store, declaration, known, datetime.now(UTC), landing.settle_seconds)
         if not pending:
-            return dg.SkipReason(f"no new files under {store.uri(dataset_prefix(declaration))}")
+            return dg.SkipReason(f"no new settled files under {store.uri(dataset_prefix(declaration))}")
         batch = next_batch(pending)
         context.log.info(f"{len(pending)} new file(s); requesting a run for {len(batch)}")
         # No run key: a failed run's files must be requested again by a later tick.

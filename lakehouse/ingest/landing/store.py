@@ -8,9 +8,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import boto3
-import pyarrow as pa
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from lakehouse.settings import Settings
 
@@ -27,18 +26,41 @@ class LandingFile:
     """Relative to the landing location, with ``/`` separators: the file's identity."""
     size: int
     modified: datetime
+    etag: str | None = None
+    """The object's ETag on S3; a local listing has none (the load hashes what it reads)."""
+
+    def unchanged_since(self, earlier: "LandingFile") -> bool:
+        """Whether this look at the file shows the content ``earlier`` showed.
+
+        The ETag decides where both looks have one: S3 gives modification times to the
+        millisecond in a listing but to the second in a HEAD.
+        """
+        if self.etag is not None and earlier.etag is not None:
+            return self.etag == earlier.etag
+        return (self.size, self.modified) == (earlier.size, earlier.modified)
 
 
-def _checked(path: str) -> PurePosixPath:
+def relative_path(path: str) -> PurePosixPath:
+    """``path`` as a path inside the landing location; LandingError if it would leave it."""
     relative = PurePosixPath(path)
     if relative.is_absolute() or ".." in relative.parts or not relative.parts:
         raise LandingError(f"landing path {path!r} must be relative to the landing location, without '..'")
     return relative
 
 
-def _visible(path: str) -> bool:
-    # Hidden names (".x", "_x") are files still being written or markers such as _SUCCESS.
-    return not any(part.startswith((".", "_")) for part in PurePosixPath(path).parts)
+# Names writers give a file until it is complete, then rename it (browsers, rsync, sftp, Spark, Hadoop).
+TEMPORARY_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".filepart", ".inprogress", ".copying")
+
+
+def deliverable(path: str) -> bool:
+    """Whether ``path`` names a delivered file rather than one still being written or a marker.
+
+    Hidden names (``.x``, ``_x``, also as directories) are in-progress writes or markers such as
+    ``_SUCCESS``; temporary suffixes are files a writer renames once complete.
+    """
+    relative = PurePosixPath(path)
+    hidden = any(part.startswith((".", "_")) for part in relative.parts)
+    return not hidden and not relative.name.lower().endswith(TEMPORARY_SUFFIXES)
 
 
 def s3_client(endpoint: str, access_key: str, secret_key: str, region: str = REGION) -> Any:
@@ -64,11 +86,15 @@ class LandingStore(ABC):
 
     @abstractmethod
     def list(self, prefix: str) -> list[LandingFile]:
-        """The visible files whose path starts with ``prefix``."""
+        """The deliverable files whose path starts with ``prefix``."""
 
     @abstractmethod
-    def open(self, path: str) -> pa.NativeFile:
-        """The file for random-access reading; FileNotFoundError if there is none."""
+    def stat(self, path: str) -> LandingFile:
+        """The file's size and modification time now; FileNotFoundError if there is none."""
+
+    @abstractmethod
+    def read(self, path: str) -> bytes:
+        """The file's whole content; FileNotFoundError if there is none, OSError if it cannot be read now."""
 
     @abstractmethod
     def write(self, path: str, data: bytes) -> None:
@@ -84,7 +110,7 @@ class LocalLandingStore(LandingStore):
         self.location = f"file://{root}"
 
     def _full(self, path: str) -> Path:
-        return self.root.joinpath(*_checked(path).parts)
+        return self.root.joinpath(*relative_path(path).parts)
 
     def list(self, prefix: str) -> list[LandingFile]:
         base = self._full(prefix)
@@ -93,16 +119,26 @@ class LocalLandingStore(LandingStore):
         found = []
         for candidate in base.rglob("*"):
             relative = candidate.relative_to(self.root).as_posix()
-            if _visible(relative) and candidate.is_file():
-                stat = candidate.stat()
-                found.append(LandingFile(relative, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC)))
+            if deliverable(relative) and candidate.is_file():
+                found.append(self._described(relative, candidate))
         return found
 
-    def open(self, path: str) -> pa.NativeFile:
+    @staticmethod
+    def _described(relative: str, full: Path) -> LandingFile:
+        stat = full.stat()
+        return LandingFile(relative, stat.st_size, datetime.fromtimestamp(stat.st_mtime_ns / 1e9, UTC))
+
+    def stat(self, path: str) -> LandingFile:
         full = self._full(path)
         if not full.is_file():
             raise FileNotFoundError(f"no landing file {self.uri(path)}")
-        return pa.OSFile(str(full))
+        return self._described(path, full)
+
+    def read(self, path: str) -> bytes:
+        full = self._full(path)
+        if not full.is_file():
+            raise FileNotFoundError(f"no landing file {self.uri(path)}")
+        return full.read_bytes()
 
     def write(self, path: str, data: bytes) -> None:
         full = self._full(path)
@@ -123,7 +159,7 @@ class S3LandingStore(LandingStore):
         self.location = f"s3://{bucket}/{self.prefix}"
 
     def _key(self, path: str) -> str:
-        return self.prefix + _checked(path).as_posix()
+        return self.prefix + relative_path(path).as_posix()
 
     def list(self, prefix: str) -> list[LandingFile]:
         found = []
@@ -133,19 +169,31 @@ class S3LandingStore(LandingStore):
         for page in pages:
             for entry in page.get("Contents", []):
                 relative = entry["Key"].removeprefix(self.prefix)
-                if _visible(relative) and not relative.endswith("/"):
-                    found.append(LandingFile(relative, int(entry["Size"]), entry["LastModified"]))
+                if deliverable(relative) and not relative.endswith("/"):
+                    modified = entry["LastModified"].astimezone(UTC)
+                    found.append(LandingFile(relative, int(entry["Size"]), modified, entry["ETag"]))
         return found
 
-    def open(self, path: str) -> pa.NativeFile:
-        # The whole object at once: parsing then reads memory, so a parse error is about the content.
+    def _missing(self, error: ClientError, path: str) -> Exception:
+        if error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+            return FileNotFoundError(f"no landing file {self.uri(path)}")
+        return OSError(f"cannot read {self.uri(path)}: {error}")
+
+    def stat(self, path: str) -> LandingFile:
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=self._key(path))["Body"].read()
+            head = self.client.head_object(Bucket=self.bucket, Key=self._key(path))
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
-                raise FileNotFoundError(f"no landing file {self.uri(path)}") from None
-            raise
-        return pa.BufferReader(body)
+            raise self._missing(error, path) from None
+        return LandingFile(path, int(head["ContentLength"]), head["LastModified"].astimezone(UTC), head["ETag"])
+
+    def read(self, path: str) -> bytes:
+        try:
+            body: bytes = self.client.get_object(Bucket=self.bucket, Key=self._key(path))["Body"].read()
+        except ClientError as error:
+            raise self._missing(error, path) from None
+        except BotoCoreError as error:  # the connection, not the object: worth another try later
+            raise OSError(f"cannot read {self.uri(path)}: {error}") from error
+        return body
 
     def write(self, path: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(path), Body=data)

@@ -1,0 +1,76 @@
+"""Merging rows into an Iceberg table on a key, in DuckDB, as one copy-on-write commit.
+
+pyiceberg's ``Table.upsert`` compares the new rows with the table row by row in Python, which
+took 19 minutes for a million new lines into a million-line ``sales_master``. Here DuckDB finds
+the data files that hold any of the new keys (reading the key columns only), and the commit
+replaces just those files with their other rows plus the new ones; the rest of the table is not
+touched. New keys alone (the usual increment) are a plain append.
+"""
+
+from collections.abc import Iterator, Sequence
+
+import duckdb
+import pyarrow as pa
+from pyiceberg.table import Table
+
+from lakehouse.engine import LOCAL_SCHEME, literal, quote
+from lakehouse.iceberg.commits import commit_load, missing_columns
+
+BATCH_ROWS = 1_000_000
+EXISTING = "__lakehouse_existing_rows"
+
+
+def _batches(relation: duckdb.DuckDBPyRelation) -> Iterator[pa.Table]:
+    reader = relation.fetch_record_batch(BATCH_ROWS)
+    return (pa.Table.from_batches([batch]) for batch in reader)
+
+
+def _existing_rows(connection: duckdb.DuckDBPyConnection, table: Table, files: Sequence[str] | None) -> str:
+    """SQL reading the table's current rows (of ``files`` only, when given), with each row's data file.
+
+    Local data files without delete files are read in place; otherwise pyiceberg reads the table
+    (applying deletes) and every row counts as in one file, so a merge rewrites the whole table.
+    """
+    if files is not None:
+        paths = ", ".join(literal(path.removeprefix(LOCAL_SCHEME)) for path in files)
+        return f"read_parquet([{paths}], union_by_name = true, filename = true)"
+    connection.register(EXISTING, table.scan().to_arrow())
+    return f"(SELECT *, '' AS filename FROM {EXISTING})"
+
+
+def merge_rows(
+    connection: duckdb.DuckDBPyConnection,
+    table: Table,
+    staged: str,
+    keys: Sequence[str],
+    position: dict[str, str],
+) -> int:
+    """Merge the rows of the DuckDB relation ``staged`` into ``table`` on ``keys``: a staged row replaces
+    the table's row with its key, or is added. One commit recording ``position``; returns the rows written."""
+    staged_schema = connection.sql(f"SELECT * FROM {staged}").limit(0).to_arrow_table().schema
+    new_columns = missing_columns(table, staged_schema)
+    tasks = list(table.scan().plan_files())
+    if not tasks:
+        return commit_load(table, _batches(connection.sql(f"SELECT * FROM {staged}")), position, replace=False)
+    readable_in_place = all(t.file.file_path.startswith(LOCAL_SCHEME) and not t.delete_files for t in tasks)
+    data_files = {t.file.file_path.removeprefix(LOCAL_SCHEME): t.file for t in tasks}
+    existing = _existing_rows(connection, table, list(data_files) if readable_in_place else None)
+    using = ", ".join(quote(key) for key in keys)
+    matches = f"FROM {existing} AS existing SEMI JOIN {staged} AS staged USING ({using})"
+    touched = [name for (name,) in connection.sql(f"SELECT DISTINCT existing.filename {matches}").fetchall()]
+    if not touched:
+        rows = connection.sql(f"SELECT * FROM {staged}")
+        return commit_load(table, _batches(rows), position, replace=False, new_columns=new_columns)
+    replaced = [data_files[name] for name in touched] if readable_in_place else [t.file for t in tasks]
+    rewritten = _existing_rows(connection, table, touched) if readable_in_place else existing
+    rows = connection.sql(
+        f"SELECT * EXCLUDE (filename) FROM {rewritten} AS existing ANTI JOIN {staged} AS staged USING ({using}) "
+        f"UNION ALL BY NAME SELECT * FROM {staged}"
+    )
+    try:
+        return commit_load(
+            table, _batches(rows), position, replace=False, new_columns=new_columns, replaced_files=replaced
+        )
+    finally:
+        if not readable_in_place:
+            connection.unregister(EXISTING)
