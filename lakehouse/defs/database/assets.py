@@ -69,6 +69,7 @@ def _check_result(declaration: TableDeclaration, outcome: CheckOutcome) -> dg.As
         passed=outcome.passed,
         description=outcome.description,
         metadata=outcome.metadata,
+        severity=dg.AssetCheckSeverity.WARN if outcome.warning else dg.AssetCheckSeverity.ERROR,
     )
 
 

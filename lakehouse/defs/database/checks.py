@@ -14,7 +14,7 @@ KEY_UNIQUE = "key_unique"
 NOT_EMPTY = "not_empty"
 RECONCILES_WITH_SOURCE = "reconciles_with_source"
 CHECK_DESCRIPTIONS: dict[str, str] = {
-    KEY_UNIQUE: "No two rows share the declared key.",
+    KEY_UNIQUE: "No two rows share the declared key (a warning: staging keeps each key's latest copy).",
     NOT_EMPTY: "The table has at least one row.",
     RECONCILES_WITH_SOURCE: "Row count equals the source rows up to the recorded position.",
 }
@@ -26,6 +26,8 @@ class CheckOutcome:
     passed: bool
     description: str
     metadata: dict[str, int | str]
+    warning: bool = False
+    """Worth a look but not a failure: silver is still right."""
 
 
 def _key_duplicates(catalog: Catalog, declaration: TableDeclaration) -> int:
@@ -61,6 +63,7 @@ def check_bronze_table(catalog: Catalog, source: SourceDatabase, declaration: Ta
             duplicates == 0,
             f"{duplicates} key value(s) of ({', '.join(declaration.key)}) occur more than once",
             {"duplicate_keys": duplicates},
+            warning=True,
         ),
         CheckOutcome(NOT_EMPTY, rows > 0, f"{rows} row(s)", {"rows": rows}),
         CheckOutcome(
