@@ -7,17 +7,21 @@ import yaml
 
 from lakehouse.settings import Settings
 
+# Every asset that writes Iceberg tables runs in a pool of its own (its op's name), and each pool
+# admits one step at a time: a sensor's run, a schedule's and `lakehouse materialize` never build
+# the same tables at once; the second waits for the first.
+CONCURRENCY = {"pools": {"default_limit": 1}}
+
 
 def instance_config(settings: Settings) -> dict[str, object]:
     if not settings.dagster_storage_url:
-        return {}
-    return {"storage": {"postgres": {"postgres_url": settings.dagster_storage_url}}}
+        return {"concurrency": CONCURRENCY}
+    return {"storage": {"postgres": {"postgres_url": settings.dagster_storage_url}}, "concurrency": CONCURRENCY}
 
 
 def prepare_dagster_home(settings: Settings) -> Path:
     """DAGSTER_HOME (the environment's, else the settings') with a `dagster.yaml` for the profile."""
     home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home)
     home.mkdir(parents=True, exist_ok=True)
-    config = instance_config(settings)
-    (home / "dagster.yaml").write_text(yaml.safe_dump(config) if config else "")
+    (home / "dagster.yaml").write_text(yaml.safe_dump(instance_config(settings)))
     return home

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pyarrow as pa
 import sqlalchemy as sa
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
@@ -100,17 +101,26 @@ def prepare_catalog(catalog: Catalog) -> list[str]:
     return [f"bronze.{d.table}" for d in missing]
 
 
-# Loads record their source position in the commit and retry from a freshly read position
-# themselves. pyiceberg's own retry would re-apply a conflicting append on top of the other
-# writer's and load the same rows twice, so bronze tables turn it off.
-POSITION_COMMIT_PROPERTIES = {"commit.retry.num-retries": "0"}
+# Every lakehouse write decides what to commit from the table as it read it (a source position,
+# the files a landing load took, the rows a model replaces) and, when another writer committed
+# first, retries from a fresh read itself. pyiceberg's own retry would re-apply the stale commit
+# on top of the other writer's: the same rows twice. So the lakehouse's tables turn it off.
+OWN_RETRY_PROPERTIES = {"commit.retry.num-retries": "0"}
+
+
+def _with_properties(table: Table, properties: dict[str, str]) -> Table:
+    drifted = {key: value for key, value in properties.items() if table.properties.get(key) != value}
+    if drifted:
+        with table.transaction() as transaction:
+            transaction.set_properties(drifted)
+    return table
 
 
 def bronze_table(catalog: Catalog, declaration: BronzeTableDeclaration) -> Table:
     """The bronze table for ``declaration``: created on first use, its properties kept as declared."""
     create_namespace(catalog, "bronze")
     schema = declaration.iceberg_schema()
-    properties = declaration.properties | POSITION_COMMIT_PROPERTIES
+    properties = declaration.properties | OWN_RETRY_PROPERTIES
     table = catalog.create_table_if_not_exists(
         ("bronze", declaration.table),
         schema=schema,
@@ -118,8 +128,11 @@ def bronze_table(catalog: Catalog, declaration: BronzeTableDeclaration) -> Table
         sort_order=declaration.sort_order(schema),
         properties=properties,
     )
-    drifted = {key: value for key, value in properties.items() if table.properties.get(key) != value}
-    if drifted:
-        with table.transaction() as transaction:
-            transaction.set_properties(drifted)
-    return table
+    return _with_properties(table, properties)
+
+
+def model_table(catalog: Catalog, namespace: str, name: str, schema: pa.Schema) -> Table:
+    """The Iceberg table of a dbt model: created with ``schema`` on its first build."""
+    create_namespace(catalog, namespace)
+    table = catalog.create_table_if_not_exists((namespace, name), schema=schema, properties=OWN_RETRY_PROPERTIES)
+    return _with_properties(table, OWN_RETRY_PROPERTIES)

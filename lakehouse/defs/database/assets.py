@@ -78,6 +78,7 @@ def build_bronze_assets(declarations: Sequence[TableDeclaration]) -> dg.AssetsDe
 
     @dg.multi_asset(
         name="extract_northwind",
+        pool="extract_northwind",
         specs=[_spec(d) for d in declarations],
         check_specs=[spec for d in declarations for spec in _check_specs(d)],
         can_subset=True,

@@ -77,6 +77,7 @@ def build_event_asset(declaration: TopicDeclaration) -> dg.AssetsDefinition:
     # `bronze_extract` does with the bronze group.
     @dg.multi_asset(
         name=event_op_name(declaration),
+        pool=event_op_name(declaration),
         specs=[spec],
         check_specs=[
             dg.AssetCheckSpec(

@@ -147,6 +147,7 @@ def build_landing_asset(declaration: LandingDeclaration) -> dg.AssetsDefinition:
     # checks (`bronze_extract`) can then run the load alone.
     @dg.multi_asset(
         name=landing_op_name(declaration),
+        pool=landing_op_name(declaration),
         specs=[spec],
         can_subset=True,
         check_specs=[

@@ -70,7 +70,10 @@ def _iceberg_metadata(catalog: Catalog, key: dg.AssetKey) -> dict[str, Any]:
 def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
     translator = LakehouseTranslator(settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True))
 
-    @dbt_assets(manifest=project.manifest_path, dagster_dbt_translator=translator, project=project)
+    # One build at a time, across runs and processes (the instance limits every pool to 1).
+    @dbt_assets(
+        manifest=project.manifest_path, dagster_dbt_translator=translator, project=project, pool="medallion_models"
+    )
     def medallion_models(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, iceberg: IcebergCatalogResource
     ) -> Iterator[Any]:

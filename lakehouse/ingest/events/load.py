@@ -25,7 +25,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.types import IntegerType, LongType, NestedField, StringType, TimestamptzType
 
-from lakehouse.iceberg.catalog import POSITION_COMMIT_PROPERTIES, bronze_table
+from lakehouse.iceberg.catalog import OWN_RETRY_PROPERTIES, bronze_table
 from lakehouse.iceberg.commits import commit_load, retry_on_conflict
 from lakehouse.iceberg.declarations import INGESTED_AT, KAFKA_OFFSET, KAFKA_PARTITION, TopicDeclaration
 from lakehouse.ingest.chunks import with_lineage
@@ -74,7 +74,7 @@ def source_label(topic: str) -> str:
 def quarantine_table(catalog: Catalog, declaration: TopicDeclaration) -> Table:
     """``bronze.<table>_quarantine``, created on first use."""
     return catalog.create_table_if_not_exists(
-        ("bronze", quarantine_name(declaration)), schema=QUARANTINE_SCHEMA, properties=POSITION_COMMIT_PROPERTIES
+        ("bronze", quarantine_name(declaration)), schema=QUARANTINE_SCHEMA, properties=OWN_RETRY_PROPERTIES
     )
 
 
