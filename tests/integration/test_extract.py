@@ -6,10 +6,11 @@ import sqlalchemy as sa
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.table import Table
 
+from lakehouse.defs.database.checks import RECONCILES_WITH_SOURCE, check_bronze_table
 from lakehouse.iceberg.catalog import bronze_table
 from lakehouse.iceberg.commits import SchemaMismatchError, recorded, summary_key
 from lakehouse.iceberg.declarations import TableDeclaration, bronze_declarations
-from lakehouse.ingest.database.extract import CURSOR, FINGERPRINT, Extraction
+from lakehouse.ingest.database.extract import CURSOR, FINGERPRINT, BackfillError, Extraction
 from lakehouse.ingest.database.source import SourceDatabase, SourceError
 from lakehouse_dev.generators.northwind.schema import northwind_metadata
 
@@ -194,3 +195,50 @@ def test_a_conflicting_commit_is_retried_from_the_new_position(
     assert result.rows_written == 0
     ids = catalog.load_table(("bronze", "orders")).scan().to_arrow()["order_id"]
     assert len(ids) == len(pc.unique(ids)) == 834
+
+
+def insert_orders_below_the_cursor(source: SourceDatabase, order_ids: list[int]) -> None:
+    with source.engine.begin() as connection:
+        for order_id in order_ids:
+            connection.execute(
+                sa.text("INSERT INTO orders (order_id, customer_id, order_date) VALUES (:id, 'ALFKI', '1996-07-01')"),
+                {"id": order_id},
+            )
+
+
+def test_rows_that_arrive_below_the_cursor_are_named_by_the_check_and_backfilled_once(
+    catalog: SqlCatalog, classic_source: SourceDatabase
+) -> None:
+    orders = declaration("orders")
+    extract(catalog, classic_source, "orders").run()
+    insert_orders_below_the_cursor(classic_source, [10001, 10002, 10003, 10100])
+
+    increment = extract(catalog, classic_source, "orders").run()
+    reconcile = next(o for o in check_bronze_table(catalog, classic_source, orders) if o.name == RECONCILES_WITH_SOURCE)
+    first = extract(catalog, classic_source, "orders").backfill()
+    again = extract(catalog, classic_source, "orders").backfill()
+    after = next(o for o in check_bronze_table(catalog, classic_source, orders) if o.name == RECONCILES_WITH_SOURCE)
+
+    assert increment.rows_written == 0
+    assert not reconcile.passed
+    assert reconcile.metadata == {"bronze_rows": 830, "source_rows": 834, "missing_ranges": "10001-10100"}
+    assert "lakehouse backfill orders" in reconcile.description
+    assert first.rows_written == 4 and again.rows_written == 0
+    assert after.passed and bronze_rows(catalog, "orders") == 834
+    table = catalog.load_table(("bronze", "orders"))
+    assert recorded(table, CURSOR) == "11077"
+    ids = table.scan().to_arrow()["order_id"]
+    assert len(ids) == len(pc.unique(ids))
+
+
+def test_a_backfill_is_bounded_to_its_range_and_refused_for_whole_tables(
+    catalog: SqlCatalog, classic_source: SourceDatabase
+) -> None:
+    extract(catalog, classic_source, "orders").run()
+    insert_orders_below_the_cursor(classic_source, [10001, 10002, 10100])
+
+    bounded = extract(catalog, classic_source, "orders").backfill(10002, 10200)
+
+    assert bounded.rows_written == 2
+    with pytest.raises(BackfillError, match=r"bronze\.customers is loaded whole on every run"):
+        extract(catalog, classic_source, "customers").backfill()

@@ -1,7 +1,10 @@
 """Data-quality checks on a bronze table, run right after each load."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 
 from lakehouse.engine import LocalEngine
@@ -10,6 +13,7 @@ from lakehouse.iceberg.declarations import LoadMode, TableDeclaration
 from lakehouse.ingest.database.extract import CURSOR
 from lakehouse.ingest.database.source import CursorRange, SourceDatabase
 
+RANGES_SHOWN = 20
 KEY_UNIQUE = "key_unique"
 NOT_EMPTY = "not_empty"
 RECONCILES_WITH_SOURCE = "reconciles_with_source"
@@ -52,11 +56,59 @@ def _source_rows(source: SourceDatabase, declaration: TableDeclaration, cursor: 
     return source.count(table, CursorRange(declaration.source.cursor, None, int(cursor)))
 
 
+def missing_ranges(source_values: Sequence[int], loaded_values: Sequence[int]) -> list[tuple[int, int]]:
+    """The runs of ``source_values`` (in order) that ``loaded_values`` lacks, as (first, last) pairs."""
+    ordered = pa.array(sorted(set(source_values)), pa.int64())
+    missing = pc.invert(pc.is_in(ordered, value_set=pa.array(loaded_values, pa.int64()))).to_pylist()
+    ranges: list[tuple[int, int]] = []
+    for value, absent, previous_absent in zip(ordered.to_pylist(), missing, [False, *missing], strict=False):
+        if absent and previous_absent:
+            ranges[-1] = (ranges[-1][0], value)
+        elif absent:
+            ranges.append((value, value))
+    return ranges
+
+
+def _spelled(ranges: list[tuple[int, int]]) -> str:
+    shown = ", ".join(str(first) if first == last else f"{first}-{last}" for first, last in ranges[:RANGES_SHOWN])
+    return shown + (f" and {len(ranges) - RANGES_SHOWN} more range(s)" if len(ranges) > RANGES_SHOWN else "")
+
+
+def _missing_cursor_ranges(
+    catalog: Catalog, source: SourceDatabase, declaration: TableDeclaration, cursor: str
+) -> list[tuple[int, int]]:
+    column = declaration.source.cursor
+    assert column is not None  # an incremental table has a cursor
+    in_source = source.read(declaration.source.table, [column], CursorRange(column, None, int(cursor))).read_all()
+    engine = LocalEngine(catalog, [("bronze", declaration.table)])
+    try:
+        loaded = engine.query(f'SELECT DISTINCT "{column}" FROM bronze."{declaration.table}"')
+    finally:
+        engine.close()
+    return missing_ranges(in_source[column].to_pylist(), loaded[column].to_pylist())
+
+
+def _reconciliation(
+    catalog: Catalog, source: SourceDatabase, declaration: TableDeclaration, rows: int, cursor: str | None
+) -> CheckOutcome:
+    expected = _source_rows(source, declaration, cursor)
+    metadata: dict[str, int | str] = {"bronze_rows": rows, "source_rows": expected}
+    description = f"bronze has {rows} row(s), the source {expected} up to the recorded position"
+    if rows < expected and cursor is not None and declaration.source.load is LoadMode.INCREMENTAL:
+        ranges = _missing_cursor_ranges(catalog, source, declaration, cursor)
+        if ranges:
+            metadata["missing_ranges"] = _spelled(ranges)
+            description += (
+                f"; {declaration.source.cursor} values missing from bronze: {_spelled(ranges)} "
+                f"(`lakehouse backfill {declaration.table}` loads them)"
+            )
+    return CheckOutcome(RECONCILES_WITH_SOURCE, rows == expected, description, metadata)
+
+
 def check_bronze_table(catalog: Catalog, source: SourceDatabase, declaration: TableDeclaration) -> list[CheckOutcome]:
     table = catalog.load_table(("bronze", declaration.table))
     rows = current_row_count(table)
     duplicates = _key_duplicates(catalog, declaration) if rows else 0
-    expected = _source_rows(source, declaration, recorded(table, CURSOR))
     return [
         CheckOutcome(
             KEY_UNIQUE,
@@ -66,10 +118,5 @@ def check_bronze_table(catalog: Catalog, source: SourceDatabase, declaration: Ta
             warning=True,
         ),
         CheckOutcome(NOT_EMPTY, rows > 0, f"{rows} row(s)", {"rows": rows}),
-        CheckOutcome(
-            RECONCILES_WITH_SOURCE,
-            rows == expected,
-            f"bronze has {rows} row(s), the source {expected} up to the recorded position",
-            {"bronze_rows": rows, "source_rows": expected},
-        ),
+        _reconciliation(catalog, source, declaration, rows, recorded(table, CURSOR)),
     ]

@@ -8,7 +8,7 @@ leaves the table and its position untouched, and a re-run picks up from there.
 
 import hashlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,9 +26,18 @@ from lakehouse.ingest.results import LoadResult, load_result
 from lakehouse.settings import EXTRACT_CHUNK_ROWS
 
 CURSOR = "cursor"
+BACKFILL = "backfill"
 CURSOR_COLUMN = "cursor-column"
 FINGERPRINT = "source-fingerprint"
 SOURCE_LABEL = "source"
+
+
+Loaded = tuple[int, dict[str, str], str | None]
+"""Rows written, the position the commit records, and why nothing was written (if so)."""
+
+
+class BackfillError(Exception):
+    """A backfill was asked of a table that cannot have one."""
 
 
 @dataclass(frozen=True)
@@ -73,16 +82,21 @@ class Extraction:
         )
 
     def run(self) -> LoadResult[DatabaseDetails]:
-        return retry_on_conflict(self._attempt)
+        return retry_on_conflict(lambda: self._attempt(self._load))
 
-    def _attempt(self) -> LoadResult[DatabaseDetails]:
+    def backfill(self, first: int | None = None, last: int | None = None) -> LoadResult[DatabaseDetails]:
+        """Load the source rows with ``first <= cursor <= last`` that bronze lacks, the cursor left where it is.
+
+        By default every row up to the recorded cursor: rows that arrived below the cursor after it
+        passed them, or that were lost, load exactly once; rows bronze has are not loaded again.
+        """
+        return retry_on_conflict(lambda: self._attempt(lambda t, c: self._load_missing(t, c, first, last)))
+
+    def _attempt(self, load: Callable[[Table, list[str]], Loaded]) -> LoadResult[DatabaseDetails]:
         started = time.perf_counter()
         table = bronze_table(self.catalog, self.declaration)
         columns = self.source_columns()
-        if self.declaration.source.load is LoadMode.FULL:
-            written, position, skipped = self._load_whole(table, columns)
-        else:
-            written, position, skipped = self._load_increment(table, columns)
+        written, position, skipped = load(table, columns)
         table.refresh()
         added = [c for c in columns if c not in self.declaration.column_names]
         return load_result(
@@ -105,7 +119,12 @@ class Extraction:
             new_columns=missing_columns(table, reader.schema),
         )
 
-    def _load_whole(self, table: Table, columns: list[str]) -> tuple[int, dict[str, str], str | None]:
+    def _load(self, table: Table, columns: list[str]) -> Loaded:
+        if self.declaration.source.load is LoadMode.FULL:
+            return self._load_whole(table, columns)
+        return self._load_increment(table, columns)
+
+    def _load_whole(self, table: Table, columns: list[str]) -> Loaded:
         rows = self.source.read(self.source_table, columns).read_all()
         fingerprint = _fingerprint(rows)
         position = {FINGERPRINT: fingerprint}
@@ -114,7 +133,7 @@ class Extraction:
         reader = pa.RecordBatchReader.from_batches(rows.schema, rows.to_batches())
         return self._commit(table, reader, position, replace=True), position, None
 
-    def _load_increment(self, table: Table, columns: list[str]) -> tuple[int, dict[str, str], str | None]:
+    def _load_increment(self, table: Table, columns: list[str]) -> Loaded:
         cursor_column = self.declaration.source.cursor
         assert cursor_column is not None  # enforced by TableDeclaration validation
         previous = recorded(table, CURSOR)
@@ -126,6 +145,30 @@ class Extraction:
         reader = self.source.read(self.source_table, columns, cursor_range)
         position = {CURSOR: str(int(upper)), CURSOR_COLUMN: cursor_column}
         return self._commit(table, reader, position, replace=False), position, None
+
+    def _load_missing(self, table: Table, columns: list[str], first: int | None, last: int | None) -> Loaded:
+        name, cursor_column = f"bronze.{self.declaration.table}", self.declaration.source.cursor
+        if self.declaration.source.load is not LoadMode.INCREMENTAL or cursor_column is None:
+            raise BackfillError(f"{name} is loaded whole on every run: only incremental tables have rows to backfill")
+        cursor = recorded(table, CURSOR)
+        if cursor is None:
+            raise BackfillError(f"{name} was never loaded: run its extraction (`lakehouse materialize`) first")
+        top = int(cursor) if last is None else min(last, int(cursor))
+        in_range = CursorRange(cursor_column, None if first is None else first - 1, top)
+        rows = self.source.read(self.source_table, columns, in_range).read_all()
+        held = self._loaded_keys(table, rows.select(self.declaration.key).schema, cursor_column, first, top)
+        missing = rows.join(held, keys=self.declaration.key, join_type="left anti")
+        backfilled = f"{first if first is not None else ''}..{top}"
+        position = {CURSOR: cursor, CURSOR_COLUMN: cursor_column, BACKFILL: backfilled}
+        if missing.num_rows == 0:
+            return 0, position, f"bronze has every source row with {cursor_column} in {backfilled}"
+        reader = pa.RecordBatchReader.from_batches(missing.schema, missing.to_batches())
+        return self._commit(table, reader, position, replace=False), position, None
+
+    def _loaded_keys(self, table: Table, keys: pa.Schema, cursor_column: str, first: int | None, top: int) -> pa.Table:
+        in_range = f"{cursor_column} <= {top}" + (f" AND {cursor_column} >= {first}" if first is not None else "")
+        held = table.scan(row_filter=in_range, selected_fields=tuple(keys.names)).to_arrow()
+        return held.select(keys.names).cast(keys)
 
 
 def extract_tables(
