@@ -78,5 +78,6 @@ services-down: install
 bench-stack: install
 	$(BIN)/python -m bench.stack
 
+# dbt/ holds only what dbt builds: `make install` parses the manifest again.
 clean:
-	rm -rf $(LAKEHOUSE_HOME) .pytest_cache .ruff_cache
+	rm -rf $(LAKEHOUSE_HOME) dbt/target dbt/target-* dbt/logs .pytest_cache .ruff_cache
