@@ -199,11 +199,12 @@ def test_every_model_compiles_on_both_targets(settings: Settings) -> None:
     for target in ("duckdb", "trino"):
         completed = subprocess.run(
             [DBT_EXECUTABLE, "compile", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-             "--target", target, "--target-path", f"target-test-{target}", "--no-populate-cache", "--no-introspect"],
+             "--target", target, "--target-path", str(settings.home / target), "--no-populate-cache",
+             "--no-introspect"],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         assert completed.returncode == 0, completed.stdout[-3000:]
-        compiled = DBT_PROJECT_DIR / f"target-test-{target}" / "compiled" / "lakehouse" / "models"
+        compiled = settings.home / target / "compiled" / "lakehouse" / "models"
         assert (compiled / "marts" / "customer_rfm.sql").exists()
 
 
