@@ -6,8 +6,10 @@ BIN := $(VENV)/bin
 export LAKEHOUSE_HOME ?= $(CURDIR)/.lakehouse
 export DAGSTER_HOME ?= $(LAKEHOUSE_HOME)/dagster
 SCALE ?= 1M,10M
+DEV_PORT ?= 3000
+DEV_PID := $(LAKEHOUSE_HOME)/dagster-dev.pid
 
-.PHONY: install demo dev test test-unit lint bench bench-stack services-up services-down clean
+.PHONY: install demo dev dev-stop test test-unit lint bench bench-stack services-up services-down clean
 
 DBT := $(BIN)/dbt --quiet
 DBT_MANIFEST := dbt/target/manifest.json
@@ -39,10 +41,24 @@ demo: install
 	$(BIN)/lakehouse kpis
 
 # `lakehouse dagster-home` writes dagster.yaml for the profile: PostgreSQL storage on `stack`.
+# `exec` makes `dagster dev` the process whose id the shell writes down, so Ctrl-C and
+# `make dev-stop`'s SIGTERM reach it, and it shuts its webserver and daemon down itself.
 dev: install
 	$(BIN)/lakehouse init
 	$(BIN)/lakehouse dagster-home >/dev/null
-	$(BIN)/dagster dev -m lakehouse.definitions
+	echo $$$$ >$(DEV_PID) && exec $(BIN)/dagster dev -m lakehouse.definitions -p $(DEV_PORT)
+
+# Stops the process `make dev` recorded, and only if it still is `dagster dev`: after a crash
+# the id may belong to another process by now.
+dev-stop:
+	@pid=$$(cat $(DEV_PID) 2>/dev/null) || { echo "make dev is not running: no $(DEV_PID)"; exit 0; }; \
+	if ps -p $$pid -o args= | grep -q "dagster dev"; then \
+		kill -TERM $$pid; \
+		for _ in $$(seq 120); do ps -p $$pid >/dev/null || break; sleep 0.5; done; \
+		if ps -p $$pid >/dev/null; then echo "dagster dev (process $$pid) is still shutting down after 60 s"; exit 1; fi; \
+		echo "stopped dagster dev (process $$pid)"; \
+	fi; \
+	rm -f $(DEV_PID)
 
 # `dg` warns when no virtualenv is active; VIRTUAL_ENV names the project's own.
 test: install
@@ -78,5 +94,6 @@ services-down: install
 bench-stack: install
 	$(BIN)/python -m bench.stack
 
+# dbt/ holds only what dbt builds: `make install` parses the manifest again.
 clean:
-	rm -rf $(LAKEHOUSE_HOME) .pytest_cache .ruff_cache
+	rm -rf $(LAKEHOUSE_HOME) dbt/target dbt/target-* dbt/logs .pytest_cache .ruff_cache

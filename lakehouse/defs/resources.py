@@ -6,12 +6,20 @@ the profile's default is a public one (a path under LAKEHOUSE_HOME, the harness'
 credentials) and is passed as it is.
 """
 
+from typing import Annotated
+
 import dagster as dg
 from pydantic import Field
 from pyiceberg.catalog.sql import SqlCatalog
 
 from lakehouse.iceberg.catalog import catalog_properties, open_catalog
 from lakehouse.settings import Settings, load_settings
+
+# Every bronze load cuts its rows into chunks of this size, each its own Parquet data file, so
+# the one setting LAKEHOUSE_EXTRACT_CHUNK_ROWS bounds the memory of them all.
+ChunkRows = Annotated[
+    int, Field(gt=0, description="rows per Parquet chunk and data file (LAKEHOUSE_EXTRACT_CHUNK_ROWS); bounds memory")
+]
 
 
 class S3Connection(dg.Config):

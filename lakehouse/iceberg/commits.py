@@ -8,7 +8,8 @@ half a load.
 
 import itertools
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TypeVar
 
 import pyarrow as pa
@@ -23,6 +24,18 @@ SUMMARY_PREFIX = "lakehouse."
 COMMIT_ATTEMPTS = 4
 
 T = TypeVar("T")
+
+
+@contextmanager
+def closed_after(source: Iterable[object]) -> Iterator[None]:
+    """Close ``source`` on leaving the block if it is a generator: its cleanup (closing a cursor,
+    ending a read-ahead thread) then runs at once, not when it is collected, which a traceback
+    that keeps its frame alive may put off indefinitely."""
+    try:
+        yield
+    finally:
+        if isinstance(source, Generator):
+            source.close()
 
 
 def summary_key(name: str) -> str:
@@ -104,7 +117,7 @@ def commit_load(
     """
     properties = {} if callable(position) else {summary_key(name): value for name, value in position.items()}
     rows = 0
-    with table.transaction() as transaction:
+    with closed_after(chunks), table.transaction() as transaction:
         if new_columns is not None and len(new_columns) > 0:
             with transaction.update_schema() as schema_update:
                 schema_update.union_by_name(new_columns)

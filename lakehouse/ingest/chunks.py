@@ -2,11 +2,12 @@
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from datetime import datetime
 
 import pyarrow as pa
 
+from lakehouse.iceberg.commits import closed_after
 from lakehouse.iceberg.declarations import DELIVERED_AT, INGESTED_AT, SOURCE, SOURCE_FILE
 
 LINEAGE_TYPES: dict[str, pa.DataType] = {
@@ -17,24 +18,49 @@ LINEAGE_TYPES: dict[str, pa.DataType] = {
 }
 
 
-def prefetched(chunks: Iterator[pa.Table]) -> Iterator[pa.Table]:
-    """Read the next chunk in a background thread while the current one is written."""
+# How often a producer waiting for room in the read-ahead buffer looks whether its consumer left.
+HAND_OVER_POLL_SECONDS = 0.1
+
+
+def prefetched(chunks: Iterator[pa.Table]) -> Generator[pa.Table, None, None]:
+    """Read the next chunk in a background thread while the current one is written.
+
+    When the consumer stops early (its writer failed, or it closed or dropped this generator),
+    the thread stops too and closes ``chunks``, which may hold a database connection: a thread
+    blocked for good on a full buffer would keep it open for the life of the process.
+    """
     buffer: queue.Queue[pa.Table | BaseException | None] = queue.Queue(maxsize=1)
+    consumer_gone = threading.Event()
+
+    def hand_over(item: pa.Table | BaseException | None) -> bool:
+        while not consumer_gone.is_set():
+            try:
+                buffer.put(item, timeout=HAND_OVER_POLL_SECONDS)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def produce() -> None:
-        try:
-            for chunk in chunks:
-                buffer.put(chunk)
-        except BaseException as error:  # handed to the consuming thread, which re-raises it
-            buffer.put(error)
-            return
-        buffer.put(None)
+        # Closed here, in the thread that runs it: a generator cannot be closed while running elsewhere.
+        with closed_after(chunks):
+            try:
+                for chunk in chunks:
+                    if not hand_over(chunk):
+                        return
+            except BaseException as error:  # handed to the consuming thread, which re-raises it
+                hand_over(error)
+                return
+        hand_over(None)
 
     threading.Thread(target=produce, name="extract-prefetch", daemon=True).start()
-    while (item := buffer.get()) is not None:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    try:
+        while (item := buffer.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        consumer_gone.set()
 
 
 def rechunk(batches: Iterable[pa.RecordBatch], schema: pa.Schema, chunk_rows: int) -> Iterator[pa.Table]:

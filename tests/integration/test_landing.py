@@ -401,3 +401,19 @@ def test_the_sensor_waits_while_a_run_of_its_job_is_in_progress(settings: Settin
     skipped = evaluate_sensor(settings, instance)
 
     assert isinstance(skipped, dg.SkipReason) and "in progress" in str(skipped.skip_message)
+
+
+def test_the_asset_cuts_its_data_files_at_the_configured_chunk_rows(
+    settings: Settings, catalog: SqlCatalog, store: LandingStore
+) -> None:
+    """LAKEHOUSE_EXTRACT_CHUNK_ROWS bounds landing loads as it bounds extraction: with 2 rows per
+    chunk, three files of 2 rows are three data files of one commit, not one."""
+    files = [f"marketplace_orders/part-{n}.csv" for n in range(3)]
+    for path in files:
+        store.write(path, (HEADER + GOOD_LINE.format(product=1) + GOOD_LINE.format(product=2)).encode())
+
+    result = materialize(Settings(home=settings.home, extract_chunk_rows=2), files)
+
+    assert metadata(result)["rows_written"] == 6
+    [snapshot] = catalog.load_table(("bronze", DECLARATION.table)).snapshots()
+    assert snapshot.summary is not None and snapshot.summary["added-data-files"] == "3"

@@ -199,9 +199,32 @@ def test_every_model_compiles_on_both_targets(settings: Settings) -> None:
     for target in ("duckdb", "trino"):
         completed = subprocess.run(
             [DBT_EXECUTABLE, "compile", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-             "--target", target, "--target-path", f"target-test-{target}", "--no-populate-cache", "--no-introspect"],
+             "--target", target, "--target-path", str(settings.home / target), "--no-populate-cache",
+             "--no-introspect"],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         assert completed.returncode == 0, completed.stdout[-3000:]
-        compiled = DBT_PROJECT_DIR / f"target-test-{target}" / "compiled" / "lakehouse" / "models"
+        compiled = settings.home / target / "compiled" / "lakehouse" / "models"
         assert (compiled / "marts" / "customer_rfm.sql").exists()
+
+
+def test_runs_leave_no_dbt_artifacts_behind(settings: Settings, classic_source: SourceDatabase) -> None:
+    """Each dbt invocation writes about 5 MB of artifacts: under LAKEHOUSE_HOME, removed once it
+    succeeded, so neither the checkout's dbt/target (the build-time manifest) nor the lakehouse grows."""
+    checkout_target = DBT_PROJECT_DIR / "target"
+    before = {path for path in checkout_target.iterdir() if path.is_dir()}
+
+    assert all(materialize_medallion(settings).success for _ in range(2))
+
+    assert {path for path in checkout_target.iterdir() if path.is_dir()} - before == set()
+    assert list((settings.home / "dbt" / "target").iterdir()) == []
+
+
+def test_an_invocation_reuses_the_build_time_partial_parse(settings: Settings) -> None:
+    """A target directory under LAKEHOUSE_HOME still starts from the manifest `make install` parsed:
+    without it every run would parse the whole project again."""
+    invocation = dbt_cli(settings).cli(["parse"]).wait()
+
+    assert invocation.target_path.parent == settings.home / "dbt" / "target"
+    log = (invocation.target_path / "dbt.log").read_text()
+    assert "Partial parsing enabled" in log and "Unable to do partial parsing" not in log

@@ -89,7 +89,7 @@ def build_bronze_assets(declarations: Sequence[TableDeclaration]) -> dg.AssetsDe
         catalog = iceberg.catalog()
         source = source_database.database()
         selected = [by_key[key] for key in context.selected_asset_keys]
-        failures: list[str] = []
+        failures: dict[str, Exception] = {}
         outcomes = extract_tables(
             catalog,
             source,
@@ -101,7 +101,7 @@ def build_bronze_assets(declarations: Sequence[TableDeclaration]) -> dg.AssetsDe
             table = f"bronze.{declaration.table}"
             if isinstance(result, Exception):
                 context.log.error(f"{table}: {result}")
-                failures.append(f"{table}: {result}")
+                failures[table] = result
                 continue
             context.log.info(
                 f"{table}: {result.rows_written} row(s) written, {result.total_rows} in total"
@@ -113,10 +113,13 @@ def build_bronze_assets(declarations: Sequence[TableDeclaration]) -> dg.AssetsDe
                 if dg.AssetCheckKey(bronze_key(declaration.table), outcome.name) in context.selected_asset_check_keys:
                     yield check
         if failures:
+            # The first failure is the cause, so the run log keeps its traceback; one exception can
+            # have only one, and every table's error is in the metadata and the log above.
             raise dg.Failure(
-                description=f"{len(failures)} bronze table(s) failed to load; the others were committed",
-                metadata={"errors": "\n".join(failures)},
-            )
+                description=f"{len(failures)} bronze table(s) failed to load ({', '.join(failures)}); "
+                "the others were committed",
+                metadata={"errors": "\n".join(f"{table}: {error}" for table, error in failures.items())},
+            ) from next(iter(failures.values()))
 
     return extract_northwind
 

@@ -3,7 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
-from lakehouse.defs.resources import secret
+from lakehouse.defs.resources import ChunkRows, secret
 from lakehouse.ingest.database.source import SourceDatabase
 from lakehouse.settings import Settings, load_settings
 
@@ -12,7 +12,7 @@ class SourceDatabaseResource(dg.ConfigurableResource):
     """The OLTP database bronze tables are extracted from, and how to read it."""
 
     url: str = Field(description="SQLAlchemy URL of the source database (SQLite or PostgreSQL)")
-    chunk_rows: int = Field(description="rows written per Parquet chunk; bounds extraction memory")
+    chunk_rows: ChunkRows
     concurrency: int = Field(description="source tables extracted at the same time")
 
     def database(self) -> SourceDatabase:

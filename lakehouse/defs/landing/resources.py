@@ -3,8 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
-from lakehouse.defs.resources import S3Connection, s3_connection
-from lakehouse.ingest.landing.load import DEFAULT_CHUNK_ROWS
+from lakehouse.defs.resources import ChunkRows, S3Connection, s3_connection
 from lakehouse.ingest.landing.store import LandingStore, open_landing_store
 from lakehouse.settings import Settings, load_settings
 
@@ -14,7 +13,7 @@ class LandingStoreResource(dg.ConfigurableResource):
 
     location: str = Field(description="file:///directory or s3://bucket/prefix")
     s3: S3Connection
-    chunk_rows: int = Field(default=DEFAULT_CHUNK_ROWS, description="rows per Parquet data file; bounds load memory")
+    chunk_rows: ChunkRows
     settle_seconds: float = Field(default=0.0, description="a file is taken once unchanged for this long")
 
     def store(self) -> LandingStore:
@@ -25,7 +24,10 @@ class LandingStoreResource(dg.ConfigurableResource):
 
 def landing_store_resource(settings: Settings) -> LandingStoreResource:
     return LandingStoreResource(
-        location=settings.landing, s3=s3_connection(settings), settle_seconds=settings.landing_settle_seconds
+        location=settings.landing,
+        s3=s3_connection(settings),
+        chunk_rows=settings.extract_chunk_rows,
+        settle_seconds=settings.landing_settle_seconds,
     )
 
 

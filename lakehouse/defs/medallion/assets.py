@@ -7,6 +7,7 @@ lineage. dbt tests, source tests included, are asset checks. Each model's materi
 carries its Iceberg row count and snapshot id, read from the catalog after dbt committed it.
 """
 
+import shutil
 import sys
 from collections.abc import Iterator, Mapping
 from functools import cache
@@ -85,11 +86,15 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
             context.log.info(f"created the declared tables {', '.join(created)}")
         # dbt's unit tests check the models' logic on fixed rows, not the data: they run in the
         # project's tests (`make test`), not in every run, as dbt advises for production.
-        for event in dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context).stream():
+        invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context)
+        for event in invocation.stream():
             if isinstance(event, dg.Output):
                 key = context.asset_key_for_output(event.output_name)
                 event = event.with_metadata({**event.metadata, **_iceberg_metadata(catalog, key)})
             yield event
+        # Reached only when dbt succeeded: a failed run's artifacts (its dbt.log, the compiled SQL)
+        # stay under LAKEHOUSE_HOME to be looked at; a successful run's, about 5 MB, would pile up.
+        shutil.rmtree(invocation.target_path)
 
     return medallion_models
 

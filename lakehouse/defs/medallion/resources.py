@@ -2,6 +2,7 @@
 
 import importlib.metadata
 import os
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -51,8 +52,22 @@ class LakehouseDbtCliResource(DbtCliResource):
     """
 
     settings: dict[str, str] = Field(description="the LAKEHOUSE_* variables dbt reads, secrets aside")
+    artifacts_dir: str = Field(
+        description="where each dbt invocation gets its own target directory (artifacts and dbt.log), "
+        "under LAKEHOUSE_HOME rather than the checkout's dbt/target"
+    )
     catalog_uri: str = Field(description="SQLAlchemy URL of the Iceberg catalog the dbt-duckdb plugin commits to")
     s3: S3Connection
+
+    def invocation_target(self, context: dg.OpExecutionContext | dg.AssetExecutionContext | None) -> Path:
+        """A new target directory for one invocation, named after its run when there is one.
+
+        dagster-dbt still copies the build-time `dbt/target/partial_parse.msgpack` into it, so dbt
+        does not parse the project again.
+        """
+        Path(self.artifacts_dir).mkdir(parents=True, exist_ok=True)
+        prefix = f"{context.run_id[:8]}-" if context is not None else "dbt-"
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=self.artifacts_dir))
 
     @cached_property
     def _cli_version(self) -> version.Version:
@@ -80,7 +95,7 @@ class LakehouseDbtCliResource(DbtCliResource):
                 manifest=manifest,
                 dagster_dbt_translator=dagster_dbt_translator,
                 context=context,
-                target_path=target_path,
+                target_path=target_path or self.invocation_target(context),
             )
 
 
@@ -90,6 +105,7 @@ def dbt_cli(settings: Settings) -> LakehouseDbtCliResource:
         target=settings.dbt_target,
         dbt_executable=DBT_EXECUTABLE,
         settings=settings.public_environment(),
+        artifacts_dir=str(settings.home / "dbt" / "target"),
         catalog_uri=secret(settings, "catalog_uri"),
         s3=s3_connection(settings),
     )

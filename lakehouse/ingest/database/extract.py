@@ -109,11 +109,14 @@ class Extraction:
         )
 
     def _commit(self, table: Table, reader: pa.RecordBatchReader, position: dict[str, str], *, replace: bool) -> int:
-        chunks = prefetched(rechunk(reader, reader.schema, self.chunk_rows))
         ingested_at, label = datetime.now(UTC), self.source.label + "." + self.source_table
+        # Handed to the commit as it is, which closes it: a failed write ends the read-ahead at once.
+        chunks = prefetched(
+            with_lineage(chunk, ingested_at, label) for chunk in rechunk(reader, reader.schema, self.chunk_rows)
+        )
         return commit_load(
             table,
-            (with_lineage(chunk, ingested_at, label) for chunk in chunks),
+            chunks,
             position | {SOURCE_LABEL: self.source.label},
             replace=replace,
             new_columns=missing_columns(table, reader.schema),

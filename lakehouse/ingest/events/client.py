@@ -104,7 +104,7 @@ class TopicClient:
             raise KafkaUnavailable(
                 f"Kafka at {self.bootstrap_servers} did not answer for topic {self.topic!r} "
                 f"within {timeout_s:g} s: {error.args[0].str()}"
-            ) from None
+            ) from error
         if any(mark is None for mark in marks.values()):
             raise KafkaUnavailable(
                 f"Kafka at {self.bootstrap_servers} did not give the offsets of topic {self.topic!r} "
