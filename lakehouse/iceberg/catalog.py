@@ -12,6 +12,7 @@ from lakehouse.iceberg.declarations import BronzeTableDeclaration, all_declarati
 from lakehouse.settings import Settings
 
 NAMESPACES: tuple[str, ...] = ("bronze", "silver", "gold")
+QUARANTINE_SUFFIX = "_quarantine"
 
 
 def catalog_properties(
@@ -129,6 +130,11 @@ def bronze_table(catalog: Catalog, declaration: BronzeTableDeclaration) -> Table
         properties=properties,
     )
     return _with_properties(table, properties)
+
+
+def quarantine_name(declaration: BronzeTableDeclaration) -> str:
+    """The bronze table that keeps the source rows or messages of ``declaration``'s table that did not fit it."""
+    return f"{declaration.table}{QUARANTINE_SUFFIX}"
 
 
 def model_table(catalog: Catalog, namespace: str, name: str, schema: pa.Schema) -> Table:

@@ -4,6 +4,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from lakehouse.defs.database.assets import build_bronze_assets
+from lakehouse.defs.database.checks import CHECK_DESCRIPTIONS
 from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.iceberg.declarations import bronze_declarations
 from lakehouse.ingest.database.source import SourceDatabase
@@ -46,7 +47,7 @@ def test_materialising_bronze_records_metadata_and_passes_checks(
     columns = [c.name for c in orders["dagster/column_schema"].columns]  # type: ignore[attr-defined]
     assert columns[0] == "order_id" and columns[-2:] == ["_ingested_at", "_source"]
     evaluations = result.get_asset_check_evaluations()
-    assert len(evaluations) == 3 * len(NORTHWIND_TABLES)
+    assert len(evaluations) == len(CHECK_DESCRIPTIONS) * len(NORTHWIND_TABLES)
     assert all(e.passed for e in evaluations), [e.check_name for e in evaluations if not e.passed]
 
 

@@ -1,14 +1,16 @@
 """Extraction from a generated Northwind into bronze Iceberg tables, on the embedded profile."""
 
+import json
+
 import pyarrow.compute as pc
 import pytest
 import sqlalchemy as sa
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.table import Table
 
-from lakehouse.defs.database.checks import RECONCILES_WITH_SOURCE, check_bronze_table
+from lakehouse.defs.database.checks import NO_QUARANTINED_ROWS, RECONCILES_WITH_SOURCE, check_bronze_table
 from lakehouse.iceberg.catalog import bronze_table
-from lakehouse.iceberg.commits import SchemaMismatchError, recorded, summary_key
+from lakehouse.iceberg.commits import recorded, summary_key
 from lakehouse.iceberg.declarations import TableDeclaration, bronze_declarations
 from lakehouse.ingest.database.extract import CURSOR, FINGERPRINT, BackfillError, Extraction
 from lakehouse.ingest.database.source import SourceDatabase, SourceError
@@ -153,23 +155,34 @@ def test_missing_source_column_names_the_column_and_the_declaration(
     assert "iceberg/orders.yaml" in str(raised.value)
 
 
-def test_bad_rows_abort_the_load_without_losing_what_was_loaded(
+def test_a_row_that_does_not_fit_is_quarantined_with_its_key_and_the_rest_loads(
     catalog: SqlCatalog, classic_source: SourceDatabase
 ) -> None:
     extract(catalog, classic_source, "order_details").run()
-    before = catalog.load_table(("bronze", "order_details")).current_snapshot()
-    add_orders(classic_source, 3)
+    new_ids = add_orders(classic_source, 3)
     with classic_source.engine.begin() as connection:
         # SQLite stores what it is given, so a text in the smallint column gets through.
-        connection.execute(sa.text("UPDATE order_details SET quantity = 'lots' WHERE order_id = 11080"))
-    with pytest.raises(SchemaMismatchError, match=r"bronze.order_details: column 'quantity' .*'lots'"):
-        extract(catalog, classic_source, "order_details", chunk_rows=1).run()
-    table = catalog.load_table(("bronze", "order_details"))
-    assert table.current_snapshot() == before
-    assert bronze_rows(catalog, "order_details") == 2155
+        connection.execute(
+            sa.text("UPDATE order_details SET quantity = 'lots' WHERE order_id = :id"), {"id": new_ids[1]}
+        )
+
+    result = extract(catalog, classic_source, "order_details", chunk_rows=1).run()
+    again = extract(catalog, classic_source, "order_details").run()
+    checks = {o.name: o for o in check_bronze_table(catalog, classic_source, declaration("order_details"))}
+
+    assert result.rows_written == 2 and result.rows_quarantined == 1
+    assert result.quarantine == "bronze.order_details_quarantine"
+    [kept] = catalog.load_table(("bronze", "order_details_quarantine")).scan().to_arrow().to_pylist()
+    assert json.loads(kept["_key"]) == {"order_id": str(new_ids[1]), "product_id": "1"}
+    assert kept["_reason"].startswith("quantity: 'lots' does not fit")
+    assert json.loads(kept["_row"])["quantity"] == "lots"
+    assert again.rows_written == 0 and bronze_rows(catalog, "order_details") == 2157
+    assert checks[RECONCILES_WITH_SOURCE].passed and not checks[NO_QUARANTINED_ROWS].passed
+
+    # Fixed in the source, the row is below the cursor: a backfill loads it, and only it.
     with classic_source.engine.begin() as connection:
-        connection.execute(sa.text("UPDATE order_details SET quantity = 2 WHERE order_id = 11080"))
-    assert extract(catalog, classic_source, "order_details").run().rows_written == 3
+        connection.execute(sa.text("UPDATE order_details SET quantity = 2 WHERE order_id = :id"), {"id": new_ids[1]})
+    assert extract(catalog, classic_source, "order_details").backfill().rows_written == 1
     assert bronze_rows(catalog, "order_details") == 2158
 
 
@@ -221,7 +234,12 @@ def test_rows_that_arrive_below_the_cursor_are_named_by_the_check_and_backfilled
 
     assert increment.rows_written == 0
     assert not reconcile.passed
-    assert reconcile.metadata == {"bronze_rows": 830, "source_rows": 834, "missing_ranges": "10001-10100"}
+    assert reconcile.metadata == {
+        "bronze_rows": 830,
+        "quarantined_rows": 0,
+        "source_rows": 834,
+        "missing_ranges": "10001-10100",
+    }
     assert "lakehouse backfill orders" in reconcile.description
     assert first.rows_written == 4 and again.rows_written == 0
     assert after.passed and bronze_rows(catalog, "orders") == 834

@@ -8,19 +8,23 @@ import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 
 from lakehouse.engine import LocalEngine
+from lakehouse.iceberg.catalog import quarantine_name
 from lakehouse.iceberg.commits import current_row_count, recorded
 from lakehouse.iceberg.declarations import LoadMode, TableDeclaration
 from lakehouse.ingest.database.extract import CURSOR
+from lakehouse.ingest.database.quarantine import quarantined_rows
 from lakehouse.ingest.database.source import CursorRange, SourceDatabase
 
 RANGES_SHOWN = 20
 KEY_UNIQUE = "key_unique"
 NOT_EMPTY = "not_empty"
 RECONCILES_WITH_SOURCE = "reconciles_with_source"
+NO_QUARANTINED_ROWS = "no_quarantined_rows"
 CHECK_DESCRIPTIONS: dict[str, str] = {
     KEY_UNIQUE: "No two rows share the declared key (a warning: staging keeps each key's latest copy).",
     NOT_EMPTY: "The table has at least one row.",
-    RECONCILES_WITH_SOURCE: "Row count equals the source rows up to the recorded position.",
+    RECONCILES_WITH_SOURCE: "Rows loaded plus rows quarantined equal the source rows up to the recorded position.",
+    NO_QUARANTINED_ROWS: "No source row was quarantined for not fitting the declared columns (a warning).",
 }
 
 
@@ -89,12 +93,19 @@ def _missing_cursor_ranges(
 
 
 def _reconciliation(
-    catalog: Catalog, source: SourceDatabase, declaration: TableDeclaration, rows: int, cursor: str | None
+    catalog: Catalog,
+    source: SourceDatabase,
+    declaration: TableDeclaration,
+    rows: int,
+    quarantined: int,
+    cursor: str | None,
 ) -> CheckOutcome:
     expected = _source_rows(source, declaration, cursor)
-    metadata: dict[str, int | str] = {"bronze_rows": rows, "source_rows": expected}
-    description = f"bronze has {rows} row(s), the source {expected} up to the recorded position"
-    if rows < expected and cursor is not None and declaration.source.load is LoadMode.INCREMENTAL:
+    metadata: dict[str, int | str] = {"bronze_rows": rows, "quarantined_rows": quarantined, "source_rows": expected}
+    description = (
+        f"bronze has {rows} row(s) and its quarantine {quarantined}, the source {expected} up to the recorded position"
+    )
+    if rows + quarantined < expected and cursor is not None and declaration.source.load is LoadMode.INCREMENTAL:
         ranges = _missing_cursor_ranges(catalog, source, declaration, cursor)
         if ranges:
             metadata["missing_ranges"] = _spelled(ranges)
@@ -102,12 +113,13 @@ def _reconciliation(
                 f"; {declaration.source.cursor} values missing from bronze: {_spelled(ranges)} "
                 f"(`lakehouse backfill {declaration.table}` loads them)"
             )
-    return CheckOutcome(RECONCILES_WITH_SOURCE, rows == expected, description, metadata)
+    return CheckOutcome(RECONCILES_WITH_SOURCE, rows + quarantined == expected, description, metadata)
 
 
 def check_bronze_table(catalog: Catalog, source: SourceDatabase, declaration: TableDeclaration) -> list[CheckOutcome]:
     table = catalog.load_table(("bronze", declaration.table))
     rows = current_row_count(table)
+    quarantined = quarantined_rows(catalog, declaration)
     duplicates = _key_duplicates(catalog, declaration) if rows else 0
     return [
         CheckOutcome(
@@ -118,5 +130,12 @@ def check_bronze_table(catalog: Catalog, source: SourceDatabase, declaration: Ta
             warning=True,
         ),
         CheckOutcome(NOT_EMPTY, rows > 0, f"{rows} row(s)", {"rows": rows}),
-        _reconciliation(catalog, source, declaration, rows, recorded(table, CURSOR)),
+        _reconciliation(catalog, source, declaration, rows, quarantined, recorded(table, CURSOR)),
+        CheckOutcome(
+            NO_QUARANTINED_ROWS,
+            quarantined == 0,
+            f"{quarantined} source row(s) in bronze.{quarantine_name(declaration)}, with their key and reason",
+            {"quarantined_rows": quarantined},
+            warning=True,
+        ),
     ]

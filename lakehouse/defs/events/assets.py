@@ -15,9 +15,10 @@ from lakehouse.defs.bronze import BRONZE_GROUP, bronze_key, declared_in, load_me
 from lakehouse.defs.events.jobs import EventBatchConfig, event_op_name
 from lakehouse.defs.events.resources import KafkaResource
 from lakehouse.defs.resources import IcebergCatalogResource
+from lakehouse.iceberg.catalog import quarantine_name
 from lakehouse.iceberg.declarations import TopicDeclaration, topic_declarations
 from lakehouse.ingest.events.client import consumer_group
-from lakehouse.ingest.events.load import TopicDetails, TopicIngestion, quarantine_name
+from lakehouse.ingest.events.load import TopicDetails, TopicIngestion
 from lakehouse.ingest.events.offsets import encode_offsets
 from lakehouse.ingest.results import LoadResult
 

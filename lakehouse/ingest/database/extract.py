@@ -17,12 +17,14 @@ import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
-from lakehouse.iceberg.catalog import bronze_table
+from lakehouse.iceberg.catalog import bronze_table, quarantine_name
 from lakehouse.iceberg.commits import commit_load, missing_columns, recorded, retry_on_conflict
 from lakehouse.iceberg.declarations import LoadMode, TableDeclaration
 from lakehouse.ingest.chunks import prefetched, rechunk, with_lineage
+from lakehouse.ingest.database.quarantine import quarantine
 from lakehouse.ingest.database.source import CursorRange, SourceDatabase
 from lakehouse.ingest.results import LoadResult, load_result
+from lakehouse.ingest.rows import declared_schema, split_by_schema
 from lakehouse.settings import EXTRACT_CHUNK_ROWS
 
 CURSOR = "cursor"
@@ -32,8 +34,14 @@ FINGERPRINT = "source-fingerprint"
 SOURCE_LABEL = "source"
 
 
-Loaded = tuple[int, dict[str, str], str | None]
-"""Rows written, the position the commit records, and why nothing was written (if so)."""
+@dataclass(frozen=True)
+class Loaded:
+    written: int
+    position: dict[str, str]
+    """What the commit records."""
+    skipped: str | None = None
+    """Why nothing was written, when nothing was."""
+    quarantined: int = 0
 
 
 class BackfillError(Exception):
@@ -71,6 +79,7 @@ class Extraction:
         self.source = source
         self.declaration = declaration
         self.chunk_rows = chunk_rows
+        self.target = declared_schema(declaration)
 
     @property
     def source_table(self) -> str:
@@ -96,31 +105,51 @@ class Extraction:
         started = time.perf_counter()
         table = bronze_table(self.catalog, self.declaration)
         columns = self.source_columns()
-        written, position, skipped = load(table, columns)
+        loaded = load(table, columns)
         table.refresh()
         added = [c for c in columns if c not in self.declaration.column_names]
         return load_result(
             f"bronze.{self.declaration.table}",
             table,
-            DatabaseDetails(position.get(CURSOR), added),
+            DatabaseDetails(loaded.position.get(CURSOR), added),
             time.perf_counter() - started,
-            rows_written=written,
-            skipped_reason=skipped,
+            rows_written=loaded.written,
+            skipped_reason=loaded.skipped,
+            rows_quarantined=loaded.quarantined,
+            quarantine=f"bronze.{quarantine_name(self.declaration)}",
         )
 
-    def _commit(self, table: Table, reader: pa.RecordBatchReader, position: dict[str, str], *, replace: bool) -> int:
+    def _commit(self, table: Table, reader: pa.RecordBatchReader, position: dict[str, str], *, replace: bool) -> Loaded:
+        """Rows that fit the declared columns in one commit recording ``position``; the others in the quarantine,
+        committed just before."""
         ingested_at, label = datetime.now(UTC), self.source.label + "." + self.source_table
+        extra = [name for name in reader.schema.names if name not in self.target.names]
+        rejected: list[pa.Table] = []
+
+        def fitting() -> Iterator[pa.Table]:
+            for chunk in rechunk(reader, reader.schema, self.chunk_rows):
+                split = split_by_schema(chunk, self.target, keep=extra)
+                if split.rejected.num_rows:
+                    rejected.append(split.rejected)
+                yield with_lineage(split.valid, ingested_at, label)
+
+        quarantined: list[int] = []
+
+        def keep_rejected() -> None:
+            quarantined.append(
+                quarantine(self.catalog, self.declaration, rejected, ingested_at, position, replace=replace)
+            )
+
         # Handed to the commit as it is, which closes it: a failed write ends the read-ahead at once.
-        chunks = prefetched(
-            with_lineage(chunk, ingested_at, label) for chunk in rechunk(reader, reader.schema, self.chunk_rows)
-        )
-        return commit_load(
+        written = commit_load(
             table,
-            chunks,
+            prefetched(fitting()),
             position | {SOURCE_LABEL: self.source.label},
             replace=replace,
             new_columns=missing_columns(table, reader.schema),
+            before_commit=keep_rejected,
         )
+        return Loaded(written, position, quarantined=sum(quarantined))
 
     def _load(self, table: Table, columns: list[str]) -> Loaded:
         if self.declaration.source.load is LoadMode.FULL:
@@ -132,9 +161,9 @@ class Extraction:
         fingerprint = _fingerprint(rows)
         position = {FINGERPRINT: fingerprint}
         if recorded(table, FINGERPRINT) == fingerprint:
-            return 0, position, "source unchanged since the last load"
+            return Loaded(0, position, "source unchanged since the last load")
         reader = pa.RecordBatchReader.from_batches(rows.schema, rows.to_batches())
-        return self._commit(table, reader, position, replace=True), position, None
+        return self._commit(table, reader, position, replace=True)
 
     def _load_increment(self, table: Table, columns: list[str]) -> Loaded:
         cursor_column = self.declaration.source.cursor
@@ -143,11 +172,11 @@ class Extraction:
         lower = int(previous) if previous is not None else None
         upper = self.source.max_value(self.source_table, cursor_column)
         if upper is None or (lower is not None and upper <= lower):
-            return 0, {CURSOR: str(previous)} if previous else {}, "no new source rows"
+            return Loaded(0, {CURSOR: str(previous)} if previous else {}, "no new source rows")
         cursor_range = CursorRange(cursor_column, lower, int(upper))
         reader = self.source.read(self.source_table, columns, cursor_range)
         position = {CURSOR: str(int(upper)), CURSOR_COLUMN: cursor_column}
-        return self._commit(table, reader, position, replace=False), position, None
+        return self._commit(table, reader, position, replace=False)
 
     def _load_missing(self, table: Table, columns: list[str], first: int | None, last: int | None) -> Loaded:
         name, cursor_column = f"bronze.{self.declaration.table}", self.declaration.source.cursor
@@ -164,9 +193,9 @@ class Extraction:
         backfilled = f"{first if first is not None else ''}..{top}"
         position = {CURSOR: cursor, CURSOR_COLUMN: cursor_column, BACKFILL: backfilled}
         if missing.num_rows == 0:
-            return 0, position, f"bronze has every source row with {cursor_column} in {backfilled}"
+            return Loaded(0, position, f"bronze has every source row with {cursor_column} in {backfilled}")
         reader = pa.RecordBatchReader.from_batches(missing.schema, missing.to_batches())
-        return self._commit(table, reader, position, replace=False), position, None
+        return self._commit(table, reader, position, replace=False)
 
     def _loaded_keys(self, table: Table, keys: pa.Schema, cursor_column: str, first: int | None, top: int) -> pa.Table:
         in_range = f"{cursor_column} <= {top}" + (f" AND {cursor_column} >= {first}" if first is not None else "")

@@ -25,7 +25,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.types import IntegerType, LongType, NestedField, StringType, TimestamptzType
 
-from lakehouse.iceberg.catalog import OWN_RETRY_PROPERTIES, bronze_table
+from lakehouse.iceberg.catalog import OWN_RETRY_PROPERTIES, bronze_table, quarantine_name
 from lakehouse.iceberg.commits import commit_load, retry_on_conflict
 from lakehouse.iceberg.declarations import INGESTED_AT, KAFKA_OFFSET, KAFKA_PARTITION, TopicDeclaration
 from lakehouse.ingest.chunks import with_lineage
@@ -46,7 +46,6 @@ from lakehouse.ingest.rows import declared_schema
 
 LOG = logging.getLogger(__name__)
 
-QUARANTINE_SUFFIX = "_quarantine"
 KAFKA_OFF = "Kafka is off: set LAKEHOUSE_KAFKA_BOOTSTRAP_SERVERS"
 
 MAX_WAIT_SECONDS = 30.0
@@ -60,10 +59,6 @@ QUARANTINE_SCHEMA = Schema(
     NestedField(5, ERROR, StringType(), required=True, doc="why the message was not loaded"),
     NestedField(6, INGESTED_AT, TimestamptzType(), required=True, doc="when the load that quarantined it started"),
 )
-
-
-def quarantine_name(declaration: TopicDeclaration) -> str:
-    return f"{declaration.table}{QUARANTINE_SUFFIX}"
 
 
 def source_label(topic: str) -> str:
