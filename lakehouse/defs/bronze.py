@@ -1,7 +1,14 @@
 """What the three bronze domains (database, landing files, Kafka events) share: asset keys, the
-metadata of a load, and the job that takes one table's new input through gold."""
+metadata of a load, how a failed load is reported, and the job that takes one table's new input
+through gold.
 
-from collections.abc import Callable
+A failed load does not fail its step. The table stays as it was: its materialization says so
+(same data version, the error in its metadata) and its ``loaded`` check fails. The dbt step then
+leaves out the models downstream of that table, and builds every other model.
+"""
+
+import traceback
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import dagster as dg
@@ -14,6 +21,7 @@ from lakehouse.iceberg.declarations import BronzeTableDeclaration
 from lakehouse.ingest.results import LoadResult
 
 BRONZE_GROUP = "bronze"
+LOADED = "loaded"
 
 
 def bronze_key(table: str) -> dg.AssetKey:
@@ -51,6 +59,58 @@ def load_metadata(catalog: Catalog, table_name: str, outcome: LoadResult[Any]) -
         "dagster/column_schema": column_schema(table),
         "seconds": round(outcome.seconds, 3),
     }
+
+
+def loaded_check_spec(table: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        LOADED,
+        asset=bronze_key(table),
+        description="The load ran to the end. When it fails, the table stays as it was and only the models "
+        "downstream of it are left out of the run.",
+    )
+
+
+def loaded(table: str) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=bronze_key(table), check_name=LOADED, passed=True, description=f"bronze.{table} loaded"
+    )
+
+
+def failed_load(
+    catalog: Catalog, table: str, error: Exception, log: dg.DagsterLogManager
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """What a load that raised ``error`` reports: the table as it still is, and its failed ``loaded`` check."""
+    message = f"bronze.{table} was not loaded: {error}"
+    log.error(message)
+    try:
+        snapshot = catalog.load_table(("bronze", table)).current_snapshot()
+    except Exception:  # the table itself may be what failed; the error above says why
+        snapshot = None
+    yield dg.MaterializeResult(
+        asset_key=bronze_key(table),
+        metadata={"load_failed": str(error)},
+        data_version=dg.DataVersion(str(snapshot.snapshot_id)) if snapshot else None,
+    )
+    yield dg.AssetCheckResult(
+        asset_key=bronze_key(table),
+        check_name=LOADED,
+        passed=False,
+        description=f"{message}. It stays as it was; the models downstream of it were left out of this run.",
+        metadata={"error": str(error), "traceback": dg.MetadataValue.text("".join(traceback.format_exception(error)))},
+    )
+
+
+def selected_events(
+    context: dg.AssetExecutionContext, events: Iterable[dg.MaterializeResult | dg.AssetCheckResult]
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """``events`` less the check results the run did not select: a job may run an asset without its checks."""
+    for event in events:
+        if isinstance(event, dg.AssetCheckResult):
+            # Every bronze check result names its table and check.
+            assert event.asset_key is not None and event.check_name is not None
+            if dg.AssetCheckKey(event.asset_key, event.check_name) not in context.selected_asset_check_keys:
+                continue
+        yield event
 
 
 def to_gold_job_name(table: str) -> str:

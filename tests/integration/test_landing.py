@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
+from lakehouse.defs.bronze import LOADED
 from lakehouse.defs.landing.assets import (
     NO_DUPLICATE_KEYS,
     NO_QUARANTINED_INPUT,
@@ -339,6 +340,7 @@ def test_the_asset_loads_the_files_its_run_config_names_and_reports_quarantine(
     assert values["files_ingested"] == 2 and values["files_quarantined"] == 0
     assert str(values["table_location"]).startswith(f"file://{settings.home}/warehouse")
     assert {check.check_name: check.passed for check in first.get_asset_check_evaluations()} == {
+        LOADED: True,
         NO_QUARANTINED_INPUT: True,
         TAKEN_FILES_UNCHANGED: True,
         NO_DUPLICATE_KEYS: True,

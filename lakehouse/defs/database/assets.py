@@ -2,7 +2,8 @@
 
 Like Dagster's Sling and dlt integrations, the tables are the specs of one multi-asset that can
 be subset: a run extracts the selected tables concurrently in one process, and each table's
-checks run right after its load, on the snapshot the load committed.
+checks run right after its load, on the snapshot the load committed. A table that fails to load
+fails its ``loaded`` check and leaves the others, and the models that do not read it, to go on.
 """
 
 from collections.abc import Iterator, Sequence
@@ -10,7 +11,16 @@ from collections.abc import Iterator, Sequence
 import dagster as dg
 from pyiceberg.catalog import Catalog
 
-from lakehouse.defs.bronze import BRONZE_GROUP, bronze_key, declared_in, load_metadata
+from lakehouse.defs.bronze import (
+    BRONZE_GROUP,
+    bronze_key,
+    declared_in,
+    failed_load,
+    load_metadata,
+    loaded,
+    loaded_check_spec,
+    selected_events,
+)
 from lakehouse.defs.database.checks import CHECK_DESCRIPTIONS, CheckOutcome, check_bronze_table
 from lakehouse.defs.database.resources import SourceDatabaseResource
 from lakehouse.defs.resources import IcebergCatalogResource
@@ -37,7 +47,7 @@ def _spec(declaration: TableDeclaration) -> dg.AssetSpec:
 
 
 def _check_specs(declaration: TableDeclaration) -> list[dg.AssetCheckSpec]:
-    return [
+    return [loaded_check_spec(declaration.table)] + [
         dg.AssetCheckSpec(name, asset=bronze_key(declaration.table), description=description)
         for name, description in CHECK_DESCRIPTIONS.items()
     ]
@@ -89,7 +99,6 @@ def build_bronze_assets(declarations: Sequence[TableDeclaration]) -> dg.AssetsDe
         catalog = iceberg.catalog()
         source = source_database.database()
         selected = [by_key[key] for key in context.selected_asset_keys]
-        failures: dict[str, Exception] = {}
         outcomes = extract_tables(
             catalog,
             source,
@@ -98,28 +107,16 @@ def build_bronze_assets(declarations: Sequence[TableDeclaration]) -> dg.AssetsDe
             concurrency=source_database.concurrency,
         )
         for declaration, result in outcomes:
-            table = f"bronze.{declaration.table}"
             if isinstance(result, Exception):
-                context.log.error(f"{table}: {result}")
-                failures[table] = result
+                yield from selected_events(context, failed_load(catalog, declaration.table, result, context.log))
                 continue
             context.log.info(
-                f"{table}: {result.rows_written} row(s) written, {result.total_rows} in total"
+                f"{result.table}: {result.rows_written} row(s) written, {result.total_rows} in total"
                 + (f" ({result.skipped_reason})" if result.skipped_reason else "")
             )
             yield _materialization(catalog, result, declaration)
-            for outcome in check_bronze_table(catalog, source, declaration):
-                check = _check_result(declaration, outcome)
-                if dg.AssetCheckKey(bronze_key(declaration.table), outcome.name) in context.selected_asset_check_keys:
-                    yield check
-        if failures:
-            # The first failure is the cause, so the run log keeps its traceback; one exception can
-            # have only one, and every table's error is in the metadata and the log above.
-            raise dg.Failure(
-                description=f"{len(failures)} bronze table(s) failed to load ({', '.join(failures)}); "
-                "the others were committed",
-                metadata={"errors": "\n".join(f"{table}: {error}" for table, error in failures.items())},
-            ) from next(iter(failures.values()))
+            checks = [_check_result(declaration, o) for o in check_bronze_table(catalog, source, declaration)]
+            yield from selected_events(context, [loaded(declaration.table), *checks])
 
     return extract_northwind
 

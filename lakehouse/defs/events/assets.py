@@ -11,7 +11,16 @@ from collections.abc import Iterator
 import dagster as dg
 from dagster._core.definitions.metadata import RawMetadataValue
 
-from lakehouse.defs.bronze import BRONZE_GROUP, bronze_key, declared_in, load_metadata
+from lakehouse.defs.bronze import (
+    BRONZE_GROUP,
+    bronze_key,
+    declared_in,
+    failed_load,
+    load_metadata,
+    loaded,
+    loaded_check_spec,
+    selected_events,
+)
 from lakehouse.defs.events.jobs import EventBatchConfig, event_op_name
 from lakehouse.defs.events.resources import KafkaResource
 from lakehouse.defs.resources import IcebergCatalogResource
@@ -58,7 +67,6 @@ def _quarantine_check(result: LoadResult[TopicDetails], key: dg.AssetKey) -> dg.
 def build_event_asset(declaration: TopicDeclaration) -> dg.AssetsDefinition:
     key = bronze_key(declaration.table)
     topic = declaration.topic.name
-    check_key = dg.AssetCheckKey(key, QUARANTINE_CHECK)
     spec = dg.AssetSpec(
         key=key,
         group_name=BRONZE_GROUP,
@@ -81,12 +89,13 @@ def build_event_asset(declaration: TopicDeclaration) -> dg.AssetsDefinition:
         pool=event_op_name(declaration),
         specs=[spec],
         check_specs=[
+            loaded_check_spec(declaration.table),
             dg.AssetCheckSpec(
                 QUARANTINE_CHECK,
                 asset=key,
                 description=f"No message of the batch went to bronze.{quarantine_name(declaration)} "
                 "(a warning: the good messages still landed).",
-            )
+            ),
         ],
         can_subset=True,
     )
@@ -96,9 +105,16 @@ def build_event_asset(declaration: TopicDeclaration) -> dg.AssetsDefinition:
         iceberg: IcebergCatalogResource,
         kafka: KafkaResource,
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-        ingestion = TopicIngestion(iceberg.catalog(), declaration, kafka.bootstrap_servers, log=context.log)
+        catalog = iceberg.catalog()
+        ingestion = TopicIngestion(catalog, declaration, kafka.bootstrap_servers, log=context.log)
         end_offsets = None if config.end_offsets is None else {int(p): o for p, o in config.end_offsets.items()}
-        result = ingestion.run(end_offsets, max_records=config.max_records, max_wait_seconds=config.max_wait_seconds)
+        try:
+            result = ingestion.run(
+                end_offsets, max_records=config.max_records, max_wait_seconds=config.max_wait_seconds
+            )
+        except Exception as error:
+            yield from selected_events(context, failed_load(catalog, declaration.table, error, context.log))
+            return
         context.log.info(
             f"{result.table}: {result.rows_written} row(s) written, {result.rows_quarantined} message(s) "
             f"quarantined, offsets {encode_offsets(result.details.offsets_before)} -> "
@@ -111,8 +127,7 @@ def build_event_asset(declaration: TopicDeclaration) -> dg.AssetsDefinition:
             metadata=_metadata(result, ingestion),
             data_version=dg.DataVersion(str(result.snapshot_id)),
         )
-        if check_key in context.selected_asset_check_keys:
-            yield _quarantine_check(result, key)
+        yield from selected_events(context, [loaded(declaration.table), _quarantine_check(result, key)])
 
     return load_topic
 

@@ -15,13 +15,23 @@ import dagster as dg
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
-from lakehouse.defs.bronze import BRONZE_GROUP, bronze_key, declared_in, load_metadata
+from lakehouse.defs.bronze import (
+    BRONZE_GROUP,
+    bronze_key,
+    declared_in,
+    failed_load,
+    load_metadata,
+    loaded,
+    loaded_check_spec,
+    selected_events,
+)
 from lakehouse.defs.landing.jobs import LandingRunConfig, landing_op_name
 from lakehouse.defs.landing.resources import LandingStoreResource
 from lakehouse.defs.resources import IcebergCatalogResource
 from lakehouse.iceberg.declarations import LandingDeclaration, landing_declarations
 from lakehouse.ingest.landing.duplicates import duplicate_keys
 from lakehouse.ingest.landing.load import FileOutcome, LandingDetails, LandingIngestion
+from lakehouse.ingest.landing.store import LandingError
 from lakehouse.ingest.landing.tracking import dataset_prefix
 from lakehouse.ingest.results import LoadResult
 
@@ -151,6 +161,7 @@ def build_landing_asset(declaration: LandingDeclaration) -> dg.AssetsDefinition:
         specs=[spec],
         can_subset=True,
         check_specs=[
+            loaded_check_spec(declaration.table),
             dg.AssetCheckSpec(
                 NO_QUARANTINED_INPUT,
                 asset=key,
@@ -178,7 +189,13 @@ def build_landing_asset(declaration: LandingDeclaration) -> dg.AssetsDefinition:
         ingestion = LandingIngestion(
             catalog, landing.store(), declaration, chunk_rows=landing.chunk_rows, settle_seconds=landing.settle_seconds
         )
-        result = ingestion.run(config.files, config.max_files)
+        try:
+            result = ingestion.run(config.files, config.max_files)
+        except LandingError:
+            raise  # a run config naming files outside the dataset is the run's mistake, not the source's
+        except Exception as error:
+            yield from selected_events(context, failed_load(catalog, declaration.table, error, context.log))
+            return
         context.log.info(
             f"{result.table}: {result.rows_written} row(s) from {len(result.details.files_ingested)} file(s), "
             f"{result.total_rows} in total"
@@ -194,12 +211,14 @@ def build_landing_asset(declaration: LandingDeclaration) -> dg.AssetsDefinition:
         if result.details.still_pending:
             context.log.info(f"{result.details.still_pending} more file(s) pending for later runs")
         yield _materialization(result, declaration, catalog)
-        selected = context.selected_asset_check_keys
-        if dg.AssetCheckKey(key, NO_QUARANTINED_INPUT) in selected:
-            yield _quarantine_check(result, declaration)
-        if dg.AssetCheckKey(key, TAKEN_FILES_UNCHANGED) in selected:
-            yield _changed_files_check(result, declaration)
-        if dg.AssetCheckKey(key, NO_DUPLICATE_KEYS) in selected:
+        checks = [
+            loaded(declaration.table),
+            _quarantine_check(result, declaration),
+            _changed_files_check(result, declaration),
+        ]
+        yield from selected_events(context, checks)
+        # Scanning the table's keys is the one check that costs: only when the run asks for it.
+        if dg.AssetCheckKey(key, NO_DUPLICATE_KEYS) in context.selected_asset_check_keys:
             yield _duplicates_check(catalog.load_table(("bronze", declaration.table)), declaration)
 
     return landing_asset

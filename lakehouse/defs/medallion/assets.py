@@ -19,6 +19,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 
+from lakehouse.defs.bronze import LOADED
 from lakehouse.defs.resources import IcebergCatalogResource
 from lakehouse.iceberg.catalog import prepare_catalog
 from lakehouse.iceberg.commits import current_row_count
@@ -68,6 +69,19 @@ def _iceberg_metadata(catalog: Catalog, key: dg.AssetKey) -> dict[str, Any]:
     }
 
 
+def failed_bronze_tables(context: dg.AssetExecutionContext) -> set[str]:
+    """The bronze tables whose load failed earlier in this run: their ``loaded`` check did not pass."""
+    records = context.instance.get_records_for_run(
+        context.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit=10_000
+    ).records
+    failed = set()
+    for record in records:
+        evaluation = record.event_log_entry.get_dagster_event().asset_check_evaluation_data
+        if evaluation.check_name == LOADED and not evaluation.passed and evaluation.asset_key.path[0] == "bronze":
+            failed.add(evaluation.asset_key.path[-1])
+    return failed
+
+
 def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
     translator = LakehouseTranslator(settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True))
 
@@ -86,7 +100,13 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
             context.log.info(f"created the declared tables {', '.join(created)}")
         # dbt's unit tests check the models' logic on fixed rows, not the data: they run in the
         # project's tests (`make test`), not in every run, as dbt advises for production.
-        invocation = dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context)
+        arguments = ["build", "--exclude-resource-type", "unit_test"]
+        failed = sorted(failed_bronze_tables(context))
+        if failed:
+            context.log.warning(f"left out, with every model downstream, because their load failed: {failed}")
+            # One argument: dbt reads the values after --exclude as one space-separated union.
+            arguments += ["--exclude", " ".join(f"source:bronze.{table}+" for table in failed)]
+        invocation = dbt.cli(arguments, context=context)
         for event in invocation.stream():
             if isinstance(event, dg.Output):
                 key = context.asset_key_for_output(event.output_name)
