@@ -39,6 +39,10 @@ class QueryError(Exception):
     """A query could not run; the message carries the engine's explanation."""
 
 
+class MissingTableError(QueryError):
+    """A query names a table the catalog does not hold."""
+
+
 class DamagedTableError(QueryError):
     """A table's data file cannot be read: the message names the table, the file and what to do."""
 
@@ -176,6 +180,10 @@ class LocalEngine:
         if named == set():
             return
         existing = catalog_tables(self.catalog)
+        if named is not None and (missing := named - set(existing)):
+            raise MissingTableError(
+                f"no table {', '.join(sorted('.'.join(table) for table in missing))} in the catalog"
+            )
         self._attach(existing if named is None else [table for table in existing if table in named])
 
     def _read_error(self, error: duckdb.Error) -> QueryError:
@@ -242,7 +250,8 @@ class TrinoEngine:
             cursor.execute(sql)
             rows = cursor.fetchall()
         except trino.exceptions.TrinoQueryError as error:
-            raise QueryError(error.message) from error
+            kind = MissingTableError if error.error_name == "TABLE_NOT_FOUND" else QueryError
+            raise kind(error.message) from error
         except (trino.exceptions.TrinoConnectionError, OSError) as error:
             raise QueryError(
                 f"Trino at {self.address} is not reachable ({error}); start it with `make services-up`"

@@ -10,7 +10,7 @@ runner = CliRunner()
 
 def test_generate_rejects_a_bad_scale() -> None:
     result = runner.invoke(app, ["generate", "--scale", "lots"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "scale 'lots' is not 'classic'" in result.stderr
 
 
