@@ -125,7 +125,7 @@ class _Commands(TyperGroup):
     def invoke(self, ctx: "ClickContext") -> Any:
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort):
+        except (typer.Exit, typer.Abort, typer.TyperException):  # Click's own usage errors and exits
             raise
         except Exception as error:
             if ctx.meta.get(DEBUG):
@@ -179,7 +179,8 @@ class Database:
             )
         if "not a database" in reason:
             return f"{self.what} {shown} is not a SQLite database: {self.remedy}"
-        return f"{self.what} {shown} cannot be opened ({reason}): {self.remedy}"
+        problem = "cannot be opened" if sqlite_path(url) else "is not reachable"
+        return f"{self.what} {shown} {problem} ({reason}): {self.remedy}"
 
 
 CATALOG = Database(
@@ -388,6 +389,9 @@ def report_run(job: str, result: "dg.ExecuteInProcessResult") -> None:
         step_failures = result.get_step_failure_events()
         for step in step_failures:
             error = step.step_failure_data.error
+            # Dagster wraps an error raised in the step's code; the user's own error is its cause.
+            if error is not None and error.cls_name == "DagsterExecutionStepExecutionError" and error.cause:
+                error = error.cause
             typer.secho(
                 f"  step {step.step_key} failed: {step_error_line(error.message) if error else '?'}",
                 fg=typer.colors.RED,
@@ -658,3 +662,7 @@ def services_status() -> None:
         typer.echo("no services running")
     for process in processes:
         typer.echo(f"  {process.name:<9} pid {process.pid:<8} {'running' if process.alive() else 'stopped'}")
+
+
+if __name__ == "__main__":
+    app()

@@ -53,9 +53,12 @@ class DamagedTableError(QueryError):
             problem = f"its data file {path} is unreadable ({detail.splitlines()[0]})"
         else:
             problem = f"its data file {path} is missing from the warehouse"
+        # Positions (cursors, files taken, offsets) live in the commits, so a rolled-back table is
+        # brought up to date by the next run; the dbt run cannot rebuild it while it is damaged.
         super().__init__(
-            f"table {table} cannot be read: {problem}; restore the file from a backup, or rebuild the table "
-            "with `lakehouse materialize --job medallion`"
+            f"table {table} cannot be read: {problem}; restore the file from a backup, or roll the table back "
+            "to an earlier snapshot (pyiceberg: `table.manage_snapshots().rollback_to_snapshot(id)`) "
+            "for the next run to bring it up to date"
         )
         self.table = table
 

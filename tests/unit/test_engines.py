@@ -12,6 +12,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 from lakehouse.engine import (
     DamagedTableError,
     LocalEngine,
+    MissingTableError,
     QueryError,
     TrinoEngine,
     _arrow_type,
@@ -74,19 +75,23 @@ def test_trino_reads_the_catalog_pyiceberg_writes(tmp_path) -> None:
 
 @pytest.fixture
 def damaged(catalog: SqlCatalog) -> Path:
-    """gold.damaged, written in two commits, and gold.intact; returns the first data file of gold.damaged."""
+    """gold.damaged, written in two commits, and gold.intact; returns the data file of gold.damaged's second commit."""
     for name in ("damaged", "intact"):
         table = catalog.create_table(("gold", name), schema=pa.schema([("n", pa.int64())]))
         table.append(pa.table({"n": [1, 2]}))
         table.append(pa.table({"n": [3]}))
-    files = sorted(task.file.file_path for task in catalog.load_table(("gold", "damaged")).scan().plan_files())
-    return Path(files[0].removeprefix("file://"))
+    table = catalog.load_table(("gold", "damaged"))
+    first = table.snapshots()[0].snapshot_id
+    files = {task.file.file_path for task in table.scan().plan_files()}
+    (second,) = files - {task.file.file_path for task in table.scan(snapshot_id=first).plan_files()}
+    return Path(second.removeprefix("file://"))
 
 
 def missing_file_error(path: Path) -> str:
     return (
         f"table gold.damaged cannot be read: its data file {path} is missing from the warehouse; "
-        "restore the file from a backup, or rebuild the table with `lakehouse materialize --job medallion`"
+        "restore the file from a backup, or roll the table back to an earlier snapshot "
+        "(pyiceberg: `table.manage_snapshots().rollback_to_snapshot(id)`) for the next run to bring it up to date"
     )
 
 
@@ -119,6 +124,13 @@ def test_a_missing_data_file_fails_only_the_queries_on_its_table(catalog: SqlCat
     assert engine.scalar("SELECT count(*) FROM gold.intact") == 3
 
 
+def test_the_advice_for_a_missing_file_works(catalog: SqlCatalog, damaged: Path) -> None:
+    damaged.unlink()
+    table = catalog.load_table(("gold", "damaged"))
+    table.manage_snapshots().rollback_to_snapshot(table.snapshots()[0].snapshot_id).commit()
+    assert LocalEngine(catalog).scalar("SELECT sum(n) FROM gold.damaged") == 3
+
+
 def test_a_data_file_lost_after_the_table_was_attached_names_its_table(catalog: SqlCatalog, damaged: Path) -> None:
     engine = LocalEngine(catalog)
     assert engine.scalar("SELECT sum(n) FROM gold.damaged") == 6
@@ -140,3 +152,8 @@ def test_a_query_error_that_is_not_about_a_file_stays_the_engines(catalog: SqlCa
     with pytest.raises(QueryError, match="nope") as raised:
         LocalEngine(catalog).query("SELECT nope FROM gold.damaged")
     assert not isinstance(raised.value, DamagedTableError)
+
+
+def test_a_table_the_catalog_does_not_hold_is_named(catalog: SqlCatalog) -> None:
+    with pytest.raises(MissingTableError, match=r"^no table gold.nope, silver.gone in the catalog$"):
+        LocalEngine(catalog).query("SELECT * FROM gold.nope, silver.gone, bronze.orders")
