@@ -419,15 +419,23 @@ def _extracts(job: "dg.JobDefinition") -> bool:
     return not extracted.isdisjoint(job.asset_layer.selected_asset_keys)
 
 
+# Signals that end the CLI from outside: `kill`, a closed terminal or SSH session.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 @contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops a run as Ctrl-C does: Dagster marks the run failed and dagster-dbt stops its dbt
-    process. Python's default for SIGTERM ends the process on the spot, leaving both behind."""
-    previous = signal.signal(signal.SIGTERM, lambda _signal, _frame: signal.raise_signal(signal.SIGINT))
+def _stop_as_interrupt() -> Iterator[None]:
+    """A stop signal interrupts the run as Ctrl-C does: Dagster marks the run failed and dagster-dbt
+    stops its dbt process. Python's default ends the process on the spot and leaves both behind.
+    (Dagster maps SIGTERM so only while the run executes, and SIGHUP never.)"""
+    previous = {
+        stop: signal.signal(stop, lambda _signal, _frame: signal.raise_signal(signal.SIGINT)) for stop in STOP_SIGNALS
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
 
 
 @app.command()
@@ -456,7 +464,7 @@ def materialize(
     os.environ["DAGSTER_HOME"] = str(prepare_dagster_home(settings))
     # Dagster's console log carries tracebacks: only --debug shows it. The instance keeps it all.
     log_level = "DEBUG" if ctx.meta.get(DEBUG) else "CRITICAL"
-    with dg.DagsterInstance.get() as instance, _terminate_as_interrupt():
+    with dg.DagsterInstance.get() as instance, _stop_as_interrupt():
         result = job_definition.execute_in_process(
             instance=instance,
             raise_on_error=False,
