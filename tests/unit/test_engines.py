@@ -1,6 +1,7 @@
 """The query engines that need no server: DuckDB over a real catalog, which reads only the tables a query
 names, Trino's column types in Arrow, and the error when Trino is down."""
 
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -74,6 +75,13 @@ def test_trino_reads_the_catalog_pyiceberg_writes(tmp_path) -> None:
 
 
 @pytest.fixture
+def engine(catalog: SqlCatalog) -> Iterator[LocalEngine]:
+    engine = LocalEngine(catalog)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
 def damaged(catalog: SqlCatalog) -> Path:
     """gold.damaged, written in two commits, and gold.intact; returns the data file of gold.damaged's second commit."""
     for name in ("damaged", "intact"):
@@ -110,12 +118,12 @@ def missing_file_error(path: Path) -> str:
     ],
 )
 def test_the_tables_a_statement_names(sql: str, tables: set[tuple[str, str]] | None) -> None:
-    assert named_tables(duckdb.connect(), sql) == tables
+    with duckdb.connect() as connection:
+        assert named_tables(connection, sql) == tables
 
 
-def test_a_missing_data_file_fails_only_the_queries_on_its_table(catalog: SqlCatalog, damaged: Path) -> None:
+def test_a_missing_data_file_fails_only_the_queries_on_its_table(engine: LocalEngine, damaged: Path) -> None:
     damaged.unlink()
-    engine = LocalEngine(catalog)
     assert engine.scalar("SELECT 1") == 1
     assert engine.scalar("SELECT sum(n) FROM gold.intact") == 6
     with pytest.raises(DamagedTableError) as raised:
@@ -128,11 +136,12 @@ def test_the_advice_for_a_missing_file_works(catalog: SqlCatalog, damaged: Path)
     damaged.unlink()
     table = catalog.load_table(("gold", "damaged"))
     table.manage_snapshots().rollback_to_snapshot(table.snapshots()[0].snapshot_id).commit()
-    assert LocalEngine(catalog).scalar("SELECT sum(n) FROM gold.damaged") == 3
-
-
-def test_a_data_file_lost_after_the_table_was_attached_names_its_table(catalog: SqlCatalog, damaged: Path) -> None:
     engine = LocalEngine(catalog)
+    assert engine.scalar("SELECT sum(n) FROM gold.damaged") == 3
+    engine.close()
+
+
+def test_a_data_file_lost_after_the_table_was_attached_names_its_table(engine: LocalEngine, damaged: Path) -> None:
     assert engine.scalar("SELECT sum(n) FROM gold.damaged") == 6
     damaged.unlink()
     with pytest.raises(DamagedTableError) as raised:
@@ -140,20 +149,20 @@ def test_a_data_file_lost_after_the_table_was_attached_names_its_table(catalog: 
     assert str(raised.value) == missing_file_error(damaged)
 
 
-def test_an_unreadable_data_file_is_named_with_the_reason(catalog: SqlCatalog, damaged: Path) -> None:
+def test_an_unreadable_data_file_is_named_with_the_reason(engine: LocalEngine, damaged: Path) -> None:
     damaged.write_bytes(b"not parquet")
     with pytest.raises(
         DamagedTableError, match=rf"table gold.damaged cannot be read: its data file {damaged} is unreadable \(.+\); "
     ):
-        LocalEngine(catalog).query("SELECT * FROM gold.damaged")
+        engine.query("SELECT * FROM gold.damaged")
 
 
-def test_a_query_error_that_is_not_about_a_file_stays_the_engines(catalog: SqlCatalog, damaged: Path) -> None:
+def test_a_query_error_that_is_not_about_a_file_stays_the_engines(engine: LocalEngine, damaged: Path) -> None:
     with pytest.raises(QueryError, match="nope") as raised:
-        LocalEngine(catalog).query("SELECT nope FROM gold.damaged")
+        engine.query("SELECT nope FROM gold.damaged")
     assert not isinstance(raised.value, DamagedTableError)
 
 
-def test_a_table_the_catalog_does_not_hold_is_named(catalog: SqlCatalog) -> None:
+def test_a_table_the_catalog_does_not_hold_is_named(engine: LocalEngine) -> None:
     with pytest.raises(MissingTableError, match=r"^no table gold.nope, silver.gone in the catalog$"):
-        LocalEngine(catalog).query("SELECT * FROM gold.nope, silver.gone, bronze.orders")
+        engine.query("SELECT * FROM gold.nope, silver.gone, bronze.orders")
