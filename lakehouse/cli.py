@@ -1,29 +1,157 @@
-"""The `lakehouse` command line."""
+"""The `lakehouse` command line.
+
+Every fault a user can act on ends the command with one red line naming the file, table,
+setting or server and what to do, and an exit code (`ExitCode`); `--debug` shows tracebacks.
+"""
 
 import csv
+import errno
 import io
 import json
+import math
 import os
+import signal
+import socket
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import pyarrow as pa
+import sqlalchemy as sa
 import typer
+from typer.core import TyperGroup
 
+from lakehouse.engine import QueryError
 from lakehouse.iceberg.declarations import FileFormat
-from lakehouse.settings import Settings, SettingsError, load_settings
+from lakehouse.settings import (
+    Settings,
+    SettingsError,
+    check_database_url,
+    check_home,
+    check_source,
+    load_settings,
+    sqlite_path,
+)
 
 if TYPE_CHECKING:
+    import dagster as dg
+
+    # The Click that this Typer vendors, whose Context the commands' invoke takes.
+    from typer._click.core import Context as ClickContext
+
     from lakehouse.engine import QueryEngine
 
+
+class ExitCode(IntEnum):
+    SUCCESS = 0
+    FAILURE = 1
+    USAGE = 2  # a bad setting or option, as for Click's own usage errors
+    WARNINGS = 3  # done, with warnings to read: a warning-severity check failed
+
+
+class Fault(Exception):
+    """A fault the user can act on: the command stops with this one line and ``code``."""
+
+    def __init__(self, message: str, code: ExitCode = ExitCode.FAILURE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+DEBUG = "lakehouse.debug"
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+KAFKA_REMEDY = (
+    "start it with `lakehouse services up` (the stack's broker), or set "
+    f"{Settings.variable_for('kafka_bootstrap_servers')} to a running broker"
+)
+
+
+# How a full disk reads from the OS, and from SQLite through any of its drivers.
+DISK_FULL = ("No space left on device", "database or disk is full")
+
+
+def _disk_full(error: Exception) -> bool:
+    return (isinstance(error, OSError) and error.errno == errno.ENOSPC) or any(text in str(error) for text in DISK_FULL)
+
+
+def _home_variable() -> str:
+    """``LAKEHOUSE_HOME (its value)``, or only the name when the settings do not load."""
+    variable = Settings.variable_for("home")
+    try:
+        return f"{variable} ({load_settings().home})"
+    except SettingsError:
+        return variable
+
+
+def as_fault(error: Exception) -> Fault:
+    """The one line and exit code for an error that reached the top of a command."""
+    # Imported here, when a command failed: most commands never load the Kafka client.
+    from lakehouse.ingest.events.client import KafkaUnavailable
+    from lakehouse_dev.services.process import ServiceUnavailable
+
+    if _disk_full(error):
+        where = getattr(error, "filename", None) or _home_variable()
+        return Fault(f"no space left on the device holding {where}: free some space there and run again")
+    match error:
+        case Fault():
+            return error
+        case SettingsError():
+            return Fault(str(error), ExitCode.USAGE)
+        case QueryError():
+            return Fault(f"query failed: {error}")
+        case KafkaUnavailable():
+            return Fault(f"{error}; {KAFKA_REMEDY}")
+        case ServiceUnavailable():
+            return Fault(str(error))
+        case OSError(errno=errno.EACCES | errno.EPERM | errno.EROFS):
+            return Fault(f"cannot write {error.filename} ({error.strerror}): make it writable and run again")
+    return Fault(
+        f"unexpected error: {type(error).__name__}: {_first_line(str(error))}; `lakehouse --debug` shows the traceback"
+    )
+
+
+class _Commands(TyperGroup):
+    """The one place that turns an error reaching the top of any command into its `Fault`'s line and code."""
+
+    def invoke(self, ctx: "ClickContext") -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):  # Click's own usage errors and exits
+            raise
+        except Exception as error:
+            if ctx.meta.get(DEBUG):
+                raise
+            fault = as_fault(error)
+            typer.secho(str(fault), err=True, fg=typer.colors.RED)
+            raise typer.Exit(fault.code) from None
+
+
 app = typer.Typer(
-    help="A Dagster asset-based lakehouse on Apache Iceberg.",
+    cls=_Commands,
+    help="A Dagster asset-based lakehouse on Apache Iceberg.\n\n"
+    "Exit codes: 0 success; 1 failure; 2 a bad setting or option; 3 done with warnings "
+    "(a warning-severity check failed).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and Dagster's run log.")] = False,
+) -> None:
+    ctx.meta[DEBUG] = debug
 
 
 class OutputFormat(StrEnum):
@@ -32,17 +160,87 @@ class OutputFormat(StrEnum):
     JSON = "json"
 
 
-def _settings(**overrides: object) -> Settings:
+@dataclass(frozen=True)
+class Database:
+    """A database a command opens, and what to do when it is damaged."""
+
+    what: str
+    setting: str
+    remedy: str
+
+    def describe(self, url: str, error: Exception) -> str:
+        """The line for ``error`` from opening this database at ``url``."""
+        reason = _first_line(str(getattr(error, "orig", None) or error))
+        shown = str(sqlite_path(url) or sa.make_url(url).render_as_string(hide_password=True))
+        if "locked" in reason:
+            return (
+                f"{self.what} {shown} is locked by another process (a run of `make dev` or another lakehouse "
+                "command); run again when it has finished"
+            )
+        if "not a database" in reason:
+            return f"{self.what} {shown} is not a SQLite database: {self.remedy}"
+        problem = "cannot be opened" if sqlite_path(url) else "is not reachable"
+        return f"{self.what} {shown} {problem} ({reason}): {self.remedy}"
+
+
+CATALOG = Database(
+    "the Iceberg catalog database",
+    "catalog_uri",
+    f"restore it from a backup, or set {Settings.variable_for('catalog_uri')} to the catalog's database",
+)
+SOURCE = Database(
+    "the source database",
+    "source_url",
+    f"start it, or set {Settings.variable_for('source_url')} to your Northwind database",
+)
+TARGET = Database("the target database", "--url", "start it, or pass another --url")
+# How long a command waits for another process's lock on a SQLite database before it says so.
+LOCK_WAIT_SECONDS = 5.0
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+def check_database(database: Database, url: str) -> None:
+    """Open the database at ``url`` and take its write lock for a moment: fail with one line when it
+    is not a database, is locked or cannot be reached. A SQLite file that does not exist yet is left
+    for its creator."""
+    path = sqlite_path(url)
     try:
-        return load_settings(**overrides)
-    except SettingsError as error:
-        typer.secho(str(error), err=True, fg=typer.colors.RED)
-        raise typer.Exit(2) from None
+        if path is None:
+            engine = sa.create_engine(url, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
+            try:
+                with engine.connect() as connection:
+                    connection.execute(sa.text("SELECT 1"))
+            finally:
+                engine.dispose()
+        elif path.exists():
+            with closing(sqlite3.connect(path, timeout=LOCK_WAIT_SECONDS, isolation_level=None)) as connection:
+                connection.execute("BEGIN IMMEDIATE")
+                connection.execute("ROLLBACK")
+    except (sa.exc.DBAPIError, sqlite3.Error) as error:
+        raise Fault(database.describe(url, error)) from None
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.secho(message, err=True, fg=typer.colors.RED)
-    return typer.Exit(1)
+def check_kafka(bootstrap_servers: str) -> None:
+    """Fail at once, naming the servers, when no bootstrap server accepts a connection, where the Kafka
+    client would retry for its whole timeout."""
+    reasons = []
+    for server in bootstrap_servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_SECONDS).close()
+            return
+        except (OSError, ValueError) as error:
+            reasons.append(f"{server.strip()}: {getattr(error, 'strerror', None) or error}")
+    raise Fault(f"Kafka is not reachable at {bootstrap_servers} ({'; '.join(reasons)}); {KAFKA_REMEDY}")
+
+
+def _settings(*, catalog: bool = False, **overrides: object) -> Settings:
+    """The settings, checked at start-up: a writable home and, with ``catalog``, a catalog database that opens."""
+    settings = load_settings(**overrides)
+    check_home(settings)
+    if catalog:
+        check_database(CATALOG, settings.catalog_uri)
+    return settings
 
 
 def _render_table(rows: pa.Table) -> str:
@@ -66,9 +264,22 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities, which JSON cannot spell, as None (null)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
 def render(rows: pa.Table, output: OutputFormat) -> str:
     if output is OutputFormat.JSON:
-        return json.dumps(rows.to_pylist(), default=_json_default, ensure_ascii=False, indent=2)
+        return json.dumps(
+            _finite(rows.to_pylist()), default=_json_default, ensure_ascii=False, indent=2, allow_nan=False
+        )
     if output is OutputFormat.CSV:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -84,19 +295,36 @@ def generate(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 42,
     url: Annotated[str | None, typer.Option(help="SQLAlchemy URL to write to [default: LAKEHOUSE_SOURCE_URL]")] = None,
     if_missing: Annotated[bool, typer.Option(help="Keep an existing Northwind database untouched.")] = False,
+    replace: Annotated[
+        bool, typer.Option(help="Replace the Northwind tables already there: bronze no longer matches its source.")
+    ] = False,
 ) -> None:
     """Write a deterministic Northwind OLTP database: the six tables the lakehouse extracts."""
     from lakehouse_dev.generators.northwind.generator import parse_scale
-    from lakehouse_dev.generators.northwind.load import northwind_exists, write_northwind
+    from lakehouse_dev.generators.northwind.load import present_northwind_tables, write_northwind
+    from lakehouse_dev.generators.northwind.schema import NORTHWIND_TABLES
 
     target = url or _settings().source_url
     try:
         size = parse_scale(scale)
+        check_database_url(target)
     except ValueError as error:
-        raise _fail(str(error)) from None
-    if if_missing and northwind_exists(target):
+        raise Fault(str(error), ExitCode.USAGE) from None
+    path = sqlite_path(target)
+    if path is not None and not path.parent.is_dir():
+        raise Fault(f"the directory {path.parent} does not exist: create it, or pass another --url")
+    check_database(TARGET, target)
+    present = present_northwind_tables(target)
+    if if_missing and present == set(NORTHWIND_TABLES):
         typer.echo(f"Northwind already present at {target}; left as it is")
         return
+    if present and not replace:
+        raise Fault(
+            f"{target} already holds Northwind tables ({', '.join(sorted(present))}); bronze was loaded from "
+            "them and would no longer match its source: pass --replace to overwrite them, or --if-missing to "
+            "keep them",
+            ExitCode.USAGE,
+        )
     summary = write_northwind(target, size, seed)
     rows = ", ".join(f"{name} {count:,}" for name, count in summary.rows.items())
     typer.echo(f"Generated Northwind into {summary.url} in {summary.seconds:.1f}s: {rows}")
@@ -107,7 +335,7 @@ def init() -> None:
     """Create the catalog's bronze, silver and gold namespaces and every bronze table declared in `iceberg/`."""
     from lakehouse.iceberg.catalog import catalog_for, prepare_catalog
 
-    settings = _settings()
+    settings = _settings(catalog=True)
     created = prepare_catalog(catalog_for(settings))
     typer.echo(
         f"catalog {settings.catalog_name} at {settings.warehouse}: "
@@ -115,27 +343,31 @@ def init() -> None:
     )
 
 
-@app.command()
-def materialize(
-    job: Annotated[str, typer.Option(help="The job to run in this process.")] = "bronze_extract",
-) -> None:
-    """Run a job in this process, recorded in the Dagster instance that `make dev` shows."""
+# dagster-dbt puts dbt's own error messages after this line of a failed step's error.
+DBT_ERRORS = "Errors parsed from dbt logs:"
+
+
+def step_error_line(message: str) -> str:
+    """One line of a failed step's error: dbt's own error when dagster-dbt parsed one, else its first line."""
+    _, found, dbt_errors = message.partition(DBT_ERRORS)
+    lines = [line.strip() for line in dbt_errors.splitlines()] if found else []
+    return next((line for line in lines if line and not line.endswith(":")), _first_line(message))
+
+
+def _check_line(evaluation: "dg.AssetCheckEvaluation") -> str:
+    counts = [
+        f"{name} {entry.value:,}"
+        for name, entry in evaluation.metadata.items()
+        if isinstance(entry.value, int | float) and not isinstance(entry.value, bool)
+    ]
+    details = "; ".join([*([evaluation.description] if evaluation.description else []), ", ".join(counts)])
+    return f"{evaluation.asset_key.to_user_string()} {evaluation.check_name}" + (f": {details}" if details else "")
+
+
+def report_run(job: str, result: "dg.ExecuteInProcessResult") -> None:
+    """Print what a run wrote and what its checks found; end with the exit code that sums it up."""
     import dagster as dg
 
-    from lakehouse.definitions import defs
-    from lakehouse.instance import prepare_dagster_home
-
-    os.environ["DAGSTER_HOME"] = str(prepare_dagster_home(_settings()))
-    with dg.DagsterInstance.get() as instance:
-        result = (
-            defs()
-            .resolve_job_def(job)
-            .execute_in_process(
-                instance=instance,
-                raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            )
-        )
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         values = {name: entry.value for name, entry in materialization.metadata.items()}
@@ -144,13 +376,101 @@ def materialize(
             f"  {materialization.asset_key.to_user_string():<32} {written}{values.get('dagster/row_count', '?'):,} rows"
         )
     evaluations = result.get_asset_check_evaluations()
-    failed_checks = [e for e in evaluations if not e.passed]
-    typer.echo(f"  asset checks: {len(evaluations) - len(failed_checks)} passed, {len(failed_checks)} failed")
-    for check in failed_checks:
-        typer.secho(f"  check failed: {check.asset_key.to_user_string()} {check.check_name}", fg=typer.colors.RED)
-    if not result.success or failed_checks:
-        raise _fail(f"job {job} did not succeed (run {result.run_id}); see `make dev` for details")
-    typer.echo(f"job {job} succeeded (run {result.run_id})")
+    failed = [e for e in evaluations if not e.passed]
+    warned = [e for e in failed if e.severity is dg.AssetCheckSeverity.WARN]
+    errors = [e for e in failed if e.severity is not dg.AssetCheckSeverity.WARN]
+    typer.echo(f"  asset checks: {len(evaluations) - len(failed)} passed, {len(warned)} warned, {len(errors)} failed")
+    for check in warned:
+        typer.secho(f"  check warned: {_check_line(check)}", fg=typer.colors.YELLOW)
+    for check in errors:
+        typer.secho(f"  check failed: {_check_line(check)}", fg=typer.colors.RED)
+    run = f"run {result.run_id}"
+    if not result.success:
+        step_failures = result.get_step_failure_events()
+        for step in step_failures:
+            error = step.step_failure_data.error
+            # Dagster wraps an error raised in the step's code; the user's own error is its cause.
+            if error is not None and error.cls_name == "DagsterExecutionStepExecutionError" and error.cause:
+                error = error.cause
+            typer.secho(
+                f"  step {step.step_key} failed: {step_error_line(error.message) if error else '?'}",
+                fg=typer.colors.RED,
+            )
+        if not step_failures and (run_failure := result.get_run_failure_event()) is not None:
+            typer.secho(f"  {run_failure.message}", fg=typer.colors.RED)
+        raise Fault(
+            f"job {job} failed ({run}); its full log: the run's page in the Dagster UI (`make dev`), "
+            f"or `lakehouse --debug materialize --job {job}`"
+        )
+    if errors:
+        raise Fault(f"job {job} ran, but {len(errors)} check(s) failed ({run})")
+    if warned:
+        typer.secho(f"job {job} succeeded with {len(warned)} warning(s) ({run})", fg=typer.colors.YELLOW)
+        raise typer.Exit(ExitCode.WARNINGS)
+    typer.echo(f"job {job} succeeded ({run})")
+
+
+def _extracts(job: "dg.JobDefinition") -> bool:
+    """Whether ``job`` reads the source database."""
+    from lakehouse.defs.bronze import bronze_key
+    from lakehouse.iceberg.declarations import bronze_declarations
+
+    extracted = {bronze_key(declaration.table) for declaration in bronze_declarations()}
+    return not extracted.isdisjoint(job.asset_layer.selected_asset_keys)
+
+
+# Signals that end the CLI from outside: `kill`, a closed terminal or SSH session.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def _stop_as_interrupt() -> Iterator[None]:
+    """A stop signal interrupts the run as Ctrl-C does: Dagster marks the run failed and dagster-dbt
+    stops its dbt process. Python's default ends the process on the spot and leaves both behind.
+    (Dagster maps SIGTERM so only while the run executes, and SIGHUP never.)"""
+    previous = {
+        stop: signal.signal(stop, lambda _signal, _frame: signal.raise_signal(signal.SIGINT)) for stop in STOP_SIGNALS
+    }
+    try:
+        yield
+    finally:
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
+
+
+@app.command()
+def materialize(
+    ctx: typer.Context,
+    job: Annotated[str, typer.Option(help="The job to run in this process.")] = "bronze_extract",
+) -> None:
+    """Run a job in this process, recorded in the Dagster instance that `make dev` shows.
+
+    Exits 0 when every check passed, 3 when only warning-severity checks failed, 1 otherwise.
+    """
+    import dagster as dg
+
+    from lakehouse.definitions import defs
+    from lakehouse.instance import prepare_dagster_home
+
+    settings = _settings(catalog=True)
+    definitions = defs()
+    jobs = sorted(name for name in (j.name for j in definitions.resolve_all_job_defs()) if not name.startswith("__"))
+    if job not in jobs:
+        raise Fault(f"no job {job!r}; the jobs are {', '.join(jobs)}", ExitCode.USAGE)
+    job_definition = definitions.resolve_job_def(job)
+    if _extracts(job_definition):
+        check_source(settings)
+        check_database(SOURCE, settings.source_url)
+    os.environ["DAGSTER_HOME"] = str(prepare_dagster_home(settings))
+    # Dagster's console log carries tracebacks: only --debug shows it. The instance keeps it all.
+    log_level = "DEBUG" if ctx.meta.get(DEBUG) else "CRITICAL"
+    with dg.DagsterInstance.get() as instance, _stop_as_interrupt():
+        result = job_definition.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        )
+    report_run(job, result)
 
 
 def _engine(settings: Settings) -> "QueryEngine":
@@ -172,14 +492,14 @@ KPI_QUERIES = {
 @app.command()
 def kpis() -> None:
     """Print the headline figures from gold: total revenue, the top 3 countries, revenue by category."""
-    from lakehouse.engine import QueryError
+    from lakehouse.engine import MissingTableError
 
-    engine = _engine(_settings())
+    engine = _engine(_settings(catalog=True))
     try:
         for title, sql in KPI_QUERIES.items():
             typer.echo(f"\n{title}\n{render(engine.query(sql), OutputFormat.TABLE)}")
-    except QueryError as error:
-        raise _fail(f"gold is not built yet ({error}); run `make demo`") from None
+    except MissingTableError as error:
+        raise Fault(f"gold is not built yet ({error}); run `lakehouse materialize --job medallion`") from None
     finally:
         engine.close()
 
@@ -189,14 +509,10 @@ def query(
     sql: Annotated[str, typer.Argument(help="SQL; tables are bronze.x, silver.x, gold.x")],
     output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
 ) -> None:
-    """Run SQL on the configured engine and print the result."""
-    from lakehouse.engine import QueryError
-
-    engine = _engine(_settings())
+    """Run SQL on the configured engine and print the result. A query reads only the tables it names."""
+    engine = _engine(_settings(catalog=True))
     try:
         rows = engine.query(sql)
-    except QueryError as error:
-        raise _fail(f"query failed: {error}") from None
     finally:
         engine.close()
     typer.echo(render(rows, output))
@@ -210,7 +526,7 @@ def tables(
     from lakehouse.iceberg.catalog import catalog_for, catalog_tables
     from lakehouse.iceberg.commits import current_row_count
 
-    settings = _settings()
+    settings = _settings(catalog=True)
     catalog = catalog_for(settings)
     listing: list[dict[str, Any]] = []
     for identifier in catalog_tables(catalog):
@@ -246,7 +562,7 @@ def deliver_files(
     try:
         paths = deliver_sample_files(settings, files, rows, file_format, seed)
     except ValueError as error:
-        raise _fail(str(error)) from None
+        raise Fault(str(error), ExitCode.USAGE) from None
     for path in paths:
         typer.echo(f"{settings.landing.rstrip('/')}/{path}")
 
@@ -270,7 +586,11 @@ def produce_events(
 
     settings = _settings()
     if not settings.kafka_bootstrap_servers:
-        raise _fail("Kafka is off: set LAKEHOUSE_KAFKA_BOOTSTRAP_SERVERS (LAKEHOUSE_PROFILE=stack uses 127.0.0.1:9092)")
+        raise Fault(
+            "Kafka is off: set LAKEHOUSE_KAFKA_BOOTSTRAP_SERVERS (LAKEHOUSE_PROFILE=stack uses 127.0.0.1:9092)",
+            ExitCode.USAGE,
+        )
+    check_kafka(settings.kafka_bootstrap_servers)
     topic = topic_declarations()[0].topic
     started = time.perf_counter()
     produced = produce(
@@ -304,13 +624,10 @@ def _services_dir(settings: Settings) -> Path:
 @services.command("install")
 def services_install() -> None:
     """Download and build the four servers' software into the cache without starting them."""
-    from lakehouse_dev.services.process import CACHE_DIR, ServiceUnavailable
+    from lakehouse_dev.services.process import CACHE_DIR
     from lakehouse_dev.services.stack import install_services
 
-    try:
-        installed = install_services()
-    except ServiceUnavailable as error:
-        raise _fail(str(error)) from None
+    installed = install_services()
     for name, path in installed.items():
         typer.echo(f"  {name:<9} {path}")
     typer.echo(f"installed under {CACHE_DIR}")
@@ -320,18 +637,14 @@ def services_install() -> None:
 def services_up() -> None:
     """Install (once, cached) and start the four servers on the ports the settings name."""
     from lakehouse.settings import Profile
-    from lakehouse_dev.services.process import ServiceUnavailable
     from lakehouse_dev.services.stack import Stack, recorded_processes
 
     settings = _settings(profile=Profile.STACK)
     running = [process.name for process in recorded_processes(_services_dir(settings)) if process.alive()]
     if running:
-        raise _fail(f"already running: {', '.join(running)}; `lakehouse services down` stops them")
+        raise Fault(f"already running: {', '.join(running)}; `lakehouse services down` stops them")
     started = datetime.now(UTC)
-    try:
-        Stack(settings, _services_dir(settings)).start(on_started=lambda name: typer.echo(f"  {name} ready"))
-    except ServiceUnavailable as error:
-        raise _fail(str(error)) from None
+    Stack(settings, _services_dir(settings)).start(on_started=lambda name: typer.echo(f"  {name} ready"))
     seconds = (datetime.now(UTC) - started).total_seconds()
     typer.echo(f"services up in {seconds:.1f}s; use them with LAKEHOUSE_PROFILE=stack")
 
@@ -357,3 +670,7 @@ def services_status() -> None:
         typer.echo("no services running")
     for process in processes:
         typer.echo(f"  {process.name:<9} pid {process.pid:<8} {'running' if process.alive() else 'stopped'}")
+
+
+if __name__ == "__main__":
+    app()

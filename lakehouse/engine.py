@@ -8,8 +8,10 @@ A table whose snapshot carries delete files is read through pyiceberg instead, w
 them. Relations pin the snapshot current when they were attached.
 """
 
+import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
@@ -37,6 +39,38 @@ class QueryError(Exception):
     """A query could not run; the message carries the engine's explanation."""
 
 
+class MissingTableError(QueryError):
+    """A query names a table the catalog does not hold."""
+
+
+class DamagedTableError(QueryError):
+    """A table's data file cannot be read: the message names the table, the file and what to do."""
+
+    def __init__(self, table: str, path: str | None, detail: str) -> None:
+        if path is None:
+            problem = f"its files cannot be read ({detail})"
+        elif Path(path).exists():
+            problem = f"its data file {path} is unreadable ({detail.splitlines()[0]})"
+        else:
+            problem = f"its data file {path} is missing from the warehouse"
+        # Positions (cursors, files taken, offsets) live in the commits, so a rolled-back table is
+        # brought up to date by the next run; the dbt run cannot rebuild it while it is damaged.
+        super().__init__(
+            f"table {table} cannot be read: {problem}; restore the file from a backup, or roll the table back "
+            "to an earlier snapshot (pyiceberg: `table.manage_snapshots().rollback_to_snapshot(id)`) "
+            "for the next run to bring it up to date"
+        )
+        self.table = table
+
+
+def _damaged(table: str, paths: Iterable[str], error: Exception) -> DamagedTableError:
+    """The error naming ``table`` and whichever of its ``paths`` the engine's ``error`` mentions."""
+    detail = str(error)
+    named = getattr(error, "filename", None)
+    path = next((path for path in paths if path == named or path in detail), named)
+    return DamagedTableError(table, path, detail)
+
+
 def _drop_relation(connection: duckdb.DuckDBPyConnection, namespace: str, name: str) -> None:
     kinds = connection.execute(
         "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
@@ -47,24 +81,38 @@ def _drop_relation(connection: duckdb.DuckDBPyConnection, namespace: str, name: 
         connection.execute(f"DROP {keyword} {quote(namespace)}.{quote(name)}")
 
 
-def attach_table(connection: duckdb.DuckDBPyConnection, table: Table, namespace: str, name: str) -> None:
-    """Make ``namespace.name`` in DuckDB read the table's current snapshot, replacing what was there."""
+def attach_table(connection: duckdb.DuckDBPyConnection, table: Table, namespace: str, name: str) -> list[str]:
+    """Make ``namespace.name`` in DuckDB read the table's current snapshot, replacing what was there.
+
+    Returns the local paths of the data files the relation reads, by which a later read error
+    names its table. Raises `DamagedTableError` when a data file cannot be read.
+    """
     connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(namespace)}")
     _drop_relation(connection, namespace, name)
     relation = f"{quote(namespace)}.{quote(name)}"
-    tasks = list(table.scan().plan_files())
+    label = f"{namespace}.{name}"
+    try:
+        tasks = list(table.scan().plan_files())
+    except OSError as error:  # a manifest is missing or unreadable
+        raise _damaged(label, [], error) from error
+    paths = [task.file.file_path.removeprefix(LOCAL_SCHEME) for task in tasks]
     local = all(task.file.file_path.startswith(LOCAL_SCHEME) for task in tasks)
-    if tasks and local and not any(task.delete_files for task in tasks):
-        files = ", ".join(literal(task.file.file_path.removeprefix(LOCAL_SCHEME)) for task in tasks)
-        connection.execute(f"CREATE VIEW {relation} AS SELECT * FROM read_parquet([{files}], union_by_name = true)")
-        return
-    # Empty tables, and snapshots with delete files, go through pyiceberg, which applies deletes.
-    rows = table.scan().to_arrow() if tasks else table.schema().as_arrow().empty_table()
+    try:
+        if tasks and local and not any(task.delete_files for task in tasks):
+            files = ", ".join(literal(path) for path in paths)
+            # DuckDB reads every file's footer here, to bind the view's columns.
+            connection.execute(f"CREATE VIEW {relation} AS SELECT * FROM read_parquet([{files}], union_by_name = true)")
+            return paths
+        # Empty tables, and snapshots with delete files, go through pyiceberg, which applies deletes.
+        rows = table.scan().to_arrow() if tasks else table.schema().as_arrow().empty_table()
+    except (duckdb.Error, OSError) as error:
+        raise _damaged(label, paths, error) from error
     connection.register(STAGED_ROWS, rows)
     try:
         connection.execute(f"CREATE TABLE {relation} AS SELECT * FROM {STAGED_ROWS}")
     finally:
         connection.unregister(STAGED_ROWS)
+    return []
 
 
 def attach_catalog(
@@ -77,20 +125,85 @@ def attach_catalog(
         attach_table(connection, catalog.load_table((namespace, name)), namespace, name)
 
 
+def _base_tables(node: object) -> Iterator[tuple[str, str]]:
+    """Every (schema, table) a serialized DuckDB statement reads, lower-cased as DuckDB matches them."""
+    if isinstance(node, dict):
+        if node.get("type") == "BASE_TABLE":
+            yield str(node["schema_name"]).lower(), str(node["table_name"]).lower()
+        for value in node.values():
+            yield from _base_tables(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _base_tables(value)
+
+
+def named_tables(connection: duckdb.DuckDBPyConnection, sql: str) -> set[tuple[str, str]] | None:
+    """The medallion's (namespace, table) pairs that ``sql`` names, from DuckDB's own parse of it,
+    which reads nothing.
+
+    None when DuckDB cannot serialize one of its statements (it serializes only queries, not
+    COPY or EXPLAIN); an empty set when it names no table or does not parse, for DuckDB to report.
+    """
+    [(serialized,)] = connection.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()
+    parsed = json.loads(serialized)
+    if parsed["error"]:
+        return set() if parsed.get("error_type") == "parser" else None
+    return {(schema, table) for schema, table in _base_tables(parsed["statements"]) if schema in NAMESPACES}
+
+
 class LocalEngine:
-    """An in-memory DuckDB connection with a relation per Iceberg table."""
+    """An in-memory DuckDB connection that attaches each Iceberg table when a query first names it.
+
+    A query reads only the tables it names, so a table whose data file is missing fails only the
+    queries on it, with a `DamagedTableError`. ``tables`` are attached at once, pinning their
+    snapshot; statements DuckDB cannot serialize (COPY, EXPLAIN) attach every table.
+    """
 
     def __init__(self, catalog: Catalog, tables: Iterable[tuple[str, str]] | None = None) -> None:
+        self.catalog = catalog
         self.connection = duckdb.connect()
-        attach_catalog(self.connection, catalog, tables)
+        # Data file path -> table, so that a file DuckDB fails to read names its table.
+        self._files: dict[str, str] = {}
+        self._attached: set[tuple[str, str]] = set()
+        for namespace in NAMESPACES:
+            self.connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(namespace)}")
+        if tables is not None:
+            self._attach(tables)
+
+    def _attach(self, tables: Iterable[tuple[str, str]]) -> None:
+        for namespace, name in tables:
+            if (namespace, name) in self._attached:
+                continue
+            paths = attach_table(self.connection, self.catalog.load_table((namespace, name)), namespace, name)
+            self._files.update(dict.fromkeys(paths, f"{namespace}.{name}"))
+            self._attached.add((namespace, name))
+
+    def _attach_named(self, sql: str) -> None:
+        named = named_tables(self.connection, sql)
+        if named == set():
+            return
+        existing = catalog_tables(self.catalog)
+        if named is not None and (missing := named - set(existing)):
+            raise MissingTableError(
+                f"no table {', '.join(sorted('.'.join(table) for table in missing))} in the catalog"
+            )
+        self._attach(existing if named is None else [table for table in existing if table in named])
+
+    def _read_error(self, error: duckdb.Error) -> QueryError:
+        detail = str(error)
+        for path, table in self._files.items():
+            if path in detail:
+                return _damaged(table, [path], error)
+        return QueryError(detail)
 
     def query(self, sql: str) -> pa.Table:
+        self._attach_named(sql)
         try:
             relation = self.connection.sql(sql)
+            # Statements that return no rows (DDL, SET) give no relation.
+            return relation.to_arrow_table() if relation is not None else pa.table({})
         except duckdb.Error as error:
-            raise QueryError(str(error)) from error
-        # Statements that return no rows (DDL, SET) give no relation.
-        return relation.to_arrow_table() if relation is not None else pa.table({})
+            raise self._read_error(error) from error
 
     def scalar(self, sql: str) -> Any:
         """The first value of the first column, whatever its SQL type."""
@@ -140,7 +253,8 @@ class TrinoEngine:
             cursor.execute(sql)
             rows = cursor.fetchall()
         except trino.exceptions.TrinoQueryError as error:
-            raise QueryError(error.message) from error
+            kind = MissingTableError if error.error_name == "TABLE_NOT_FOUND" else QueryError
+            raise kind(error.message) from error
         except (trino.exceptions.TrinoConnectionError, OSError) as error:
             raise QueryError(
                 f"Trino at {self.address} is not reachable ({error}); start it with `make services-up`"

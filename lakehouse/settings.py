@@ -6,6 +6,8 @@ on as resources; nothing reads the environment at import time.
 """
 
 import os
+import tempfile
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,10 @@ DAGSTER_STORAGE_DRIVER = "postgresql+psycopg2"
 # about 10% faster (the last chunk's write, which nothing overlaps, is shorter) and a quarter
 # less peak memory, for data files of 6 to 20 MB.
 EXTRACT_CHUNK_ROWS = 1_000_000
+# The databases the lakehouse can read its source from and keep its catalog in (pyiceberg's
+# SqlCatalog), and Dagster's storage when it is not the default SQLite.
+DATABASE_BACKENDS = ("sqlite", "postgresql")
+DAGSTER_STORAGE_BACKENDS = ("postgresql",)
 # Credentials and the URLs that may carry them: the Dagster UI shows these only as variable names.
 SECRET_SETTINGS = frozenset({"source_url", "catalog_uri", "s3_access_key", "s3_secret_key", "dagster_storage_url"})
 
@@ -50,16 +56,35 @@ def default_home() -> Path:
     return root / ".lakehouse"
 
 
-def _require_sqlalchemy_url(value: str) -> str:
-    if not value:
-        return value
+def check_database_url(value: str, backends: tuple[str, ...] | None = None) -> None:
+    """Raise ValueError unless ``value`` is a SQLAlchemy URL, to one of ``backends`` (by default any
+    database SQLAlchemy knows), whose driver is installed."""
     try:
-        sa.make_url(value)
+        url = sa.make_url(value)
     except sa.exc.ArgumentError:
         raise ValueError(
             "expected a SQLAlchemy URL such as sqlite:///path/to.db or postgresql+psycopg://user@host/db"
         ) from None
-    return value
+    if backends is not None and url.get_backend_name() not in backends:
+        expected = " or ".join(f"{backend}://" for backend in backends)
+        raise ValueError(f"unsupported database {url.get_backend_name()!r}; expected {expected}")
+    try:
+        url.get_dialect().import_dbapi()
+    except sa.exc.NoSuchModuleError:
+        raise ValueError(f"unsupported database {url.get_backend_name()!r}") from None
+    except ImportError:
+        raise ValueError(f"the driver of {url.drivername!r} is not installed") from None
+
+
+def _database_url(backends: tuple[str, ...]) -> Callable[[str], str]:
+    """A validator of a setting that is empty (the profile's default) or a URL to one of ``backends``."""
+
+    def check(value: str) -> str:
+        if value:
+            check_database_url(value, backends)
+        return value
+
+    return check
 
 
 class Settings(BaseSettings):
@@ -93,9 +118,9 @@ class Settings(BaseSettings):
     extract_chunk_rows: int = Field(default=EXTRACT_CHUNK_ROWS, gt=0)
     extract_concurrency: int = Field(default=2, gt=0)
 
-    _check_source_url = field_validator("source_url")(_require_sqlalchemy_url)
-    _check_catalog_uri = field_validator("catalog_uri")(_require_sqlalchemy_url)
-    _check_dagster_storage_url = field_validator("dagster_storage_url")(_require_sqlalchemy_url)
+    _check_source_url = field_validator("source_url")(_database_url(DATABASE_BACKENDS))
+    _check_catalog_uri = field_validator("catalog_uri")(_database_url(DATABASE_BACKENDS))
+    _check_dagster_storage_url = field_validator("dagster_storage_url")(_database_url(DAGSTER_STORAGE_BACKENDS))
 
     @field_validator("dbt_target")
     @classmethod
@@ -174,3 +199,33 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as error:
         raise SettingsError(f"invalid lakehouse settings: {_describe(error)}") from None
+
+
+def check_home(settings: Settings) -> None:
+    """At start-up: ``LAKEHOUSE_HOME`` exists (created when missing) and takes new files."""
+    try:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        # A real write: permissions alone do not tell a read-only file system, nor what root may do.
+        with tempfile.TemporaryFile(dir=settings.home):
+            pass
+    except OSError as error:
+        raise SettingsError(
+            f"{Settings.variable_for('home')}: {settings.home} is not writable ({error.strerror}); "
+            "point it at a directory you can write to"
+        ) from None
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite database URL; None for other databases and in-memory SQLite."""
+    parsed = sa.make_url(url)
+    return Path(parsed.database) if parsed.get_backend_name() == "sqlite" and parsed.database else None
+
+
+def check_source(settings: Settings) -> None:
+    """At start-up of an extraction: a SQLite source exists, where opening it would create an empty one."""
+    path = sqlite_path(settings.source_url)
+    if path is not None and not path.is_file():
+        raise SettingsError(
+            f"{Settings.variable_for('source_url')}: the source database {path} does not exist; "
+            "create it with `lakehouse generate`, or point the variable at your Northwind database"
+        )

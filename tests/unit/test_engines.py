@@ -1,11 +1,25 @@
-"""The query engines that need no server: Trino's column types in Arrow, and the error when Trino is down."""
+"""The query engines that need no server: DuckDB over a real catalog, which reads only the tables a query
+names, Trino's column types in Arrow, and the error when Trino is down."""
 
+from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
+from pyiceberg.catalog.sql import SqlCatalog
 
-from lakehouse.engine import LocalEngine, QueryError, TrinoEngine, _arrow_type, engine_for
+from lakehouse.engine import (
+    DamagedTableError,
+    LocalEngine,
+    MissingTableError,
+    QueryError,
+    TrinoEngine,
+    _arrow_type,
+    engine_for,
+    named_tables,
+)
 from lakehouse.settings import Profile, Settings
 from lakehouse_dev.services.process import free_port
 from lakehouse_dev.services.stack import trino_catalog_environment
@@ -58,3 +72,97 @@ def test_trino_reads_the_catalog_pyiceberg_writes(tmp_path) -> None:
     assert environment["LAKEHOUSE_TRINO_CATALOG_JDBC_PASSWORD"] == "secret"
     assert environment["LAKEHOUSE_CATALOG_NAME"] == settings.catalog_name
     assert environment["LAKEHOUSE_WAREHOUSE"] == "s3://warehouse/"
+
+
+@pytest.fixture
+def engine(catalog: SqlCatalog) -> Iterator[LocalEngine]:
+    engine = LocalEngine(catalog)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def damaged(catalog: SqlCatalog) -> Path:
+    """gold.damaged, written in two commits, and gold.intact; returns the data file of gold.damaged's second commit."""
+    for name in ("damaged", "intact"):
+        table = catalog.create_table(("gold", name), schema=pa.schema([("n", pa.int64())]))
+        table.append(pa.table({"n": [1, 2]}))
+        table.append(pa.table({"n": [3]}))
+    table = catalog.load_table(("gold", "damaged"))
+    first = table.snapshots()[0].snapshot_id
+    files = {task.file.file_path for task in table.scan().plan_files()}
+    (second,) = files - {task.file.file_path for task in table.scan(snapshot_id=first).plan_files()}
+    return Path(second.removeprefix("file://"))
+
+
+def missing_file_error(path: Path) -> str:
+    return (
+        f"table gold.damaged cannot be read: its data file {path} is missing from the warehouse; "
+        "restore the file from a backup, or roll the table back to an earlier snapshot "
+        "(pyiceberg: `table.manage_snapshots().rollback_to_snapshot(id)`) for the next run to bring it up to date"
+    )
+
+
+@pytest.mark.parametrize(
+    ("sql", "tables"),
+    [
+        ("SELECT 1", set()),
+        ("WITH t AS (SELECT 1) SELECT * FROM t", set()),
+        (
+            "SELECT * FROM gold.x JOIN bronze.y USING (a) WHERE b IN (SELECT b FROM silver.z)",
+            {("gold", "x"), ("bronze", "y"), ("silver", "z")},
+        ),
+        ('SELECT * FROM "GOLD"."Sales_KPIs" AS k; DESCRIBE silver.s', {("gold", "sales_kpis"), ("silver", "s")}),
+        ("SELEC nonsense", set()),
+        ("COPY (SELECT * FROM gold.x) TO 'x.csv'", None),
+    ],
+)
+def test_the_tables_a_statement_names(sql: str, tables: set[tuple[str, str]] | None) -> None:
+    with duckdb.connect() as connection:
+        assert named_tables(connection, sql) == tables
+
+
+def test_a_missing_data_file_fails_only_the_queries_on_its_table(engine: LocalEngine, damaged: Path) -> None:
+    damaged.unlink()
+    assert engine.scalar("SELECT 1") == 1
+    assert engine.scalar("SELECT sum(n) FROM gold.intact") == 6
+    with pytest.raises(DamagedTableError) as raised:
+        engine.query("SELECT count(*) FROM gold.damaged JOIN gold.intact USING (n)")
+    assert str(raised.value) == missing_file_error(damaged)
+    assert engine.scalar("SELECT count(*) FROM gold.intact") == 3
+
+
+def test_the_advice_for_a_missing_file_works(catalog: SqlCatalog, damaged: Path) -> None:
+    damaged.unlink()
+    table = catalog.load_table(("gold", "damaged"))
+    table.manage_snapshots().rollback_to_snapshot(table.snapshots()[0].snapshot_id).commit()
+    engine = LocalEngine(catalog)
+    assert engine.scalar("SELECT sum(n) FROM gold.damaged") == 3
+    engine.close()
+
+
+def test_a_data_file_lost_after_the_table_was_attached_names_its_table(engine: LocalEngine, damaged: Path) -> None:
+    assert engine.scalar("SELECT sum(n) FROM gold.damaged") == 6
+    damaged.unlink()
+    with pytest.raises(DamagedTableError) as raised:
+        engine.query("SELECT sum(n) FROM gold.damaged")
+    assert str(raised.value) == missing_file_error(damaged)
+
+
+def test_an_unreadable_data_file_is_named_with_the_reason(engine: LocalEngine, damaged: Path) -> None:
+    damaged.write_bytes(b"not parquet")
+    with pytest.raises(
+        DamagedTableError, match=rf"table gold.damaged cannot be read: its data file {damaged} is unreadable \(.+\); "
+    ):
+        engine.query("SELECT * FROM gold.damaged")
+
+
+def test_a_query_error_that_is_not_about_a_file_stays_the_engines(engine: LocalEngine, damaged: Path) -> None:
+    with pytest.raises(QueryError, match="nope") as raised:
+        engine.query("SELECT nope FROM gold.damaged")
+    assert not isinstance(raised.value, DamagedTableError)
+
+
+def test_a_table_the_catalog_does_not_hold_is_named(engine: LocalEngine) -> None:
+    with pytest.raises(MissingTableError, match=r"^no table gold.nope, silver.gone in the catalog$"):
+        engine.query("SELECT * FROM gold.nope, silver.gone, bronze.orders")

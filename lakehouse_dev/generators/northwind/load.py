@@ -77,16 +77,20 @@ def _bulk_writer(engine: sa.Engine) -> Iterator[WriteRows]:
         yield insert
 
 
-def northwind_exists(url: str) -> bool:
-    """Whether ``url`` already holds all six Northwind tables."""
+def present_northwind_tables(url: str) -> set[str]:
+    """The Northwind tables ``url`` already holds."""
     engine = sa.create_engine(url)
     try:
-        present = set(sa.inspect(engine).get_table_names())
+        return set(NORTHWIND_TABLES) & set(sa.inspect(engine).get_table_names())
     except sa.exc.OperationalError:
-        return False
+        return set()
     finally:
         engine.dispose()
-    return set(NORTHWIND_TABLES) <= present
+
+
+def northwind_exists(url: str) -> bool:
+    """Whether ``url`` already holds all six Northwind tables."""
+    return present_northwind_tables(url) == set(NORTHWIND_TABLES)
 
 
 def write_northwind(url: str, size: NorthwindSize, seed: int = 42) -> GenerationSummary:

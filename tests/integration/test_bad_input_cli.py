@@ -1,0 +1,129 @@
+"""The `lakehouse` command line on a built classic lakehouse that something goes wrong with: a data
+file lost from the warehouse, and a run killed while dbt builds. Each command runs in its own
+process, as a user runs it, so that its real stderr, exit code and child processes show."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from lakehouse.cli import ExitCode
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "lakehouse.cli"]
+
+
+class Lakehouse:
+    """A LAKEHOUSE_HOME and DAGSTER_HOME, and the CLI run against them."""
+
+    def __init__(self, root: Path) -> None:
+        self.home = root / "lakehouse"
+        self.dagster_home = root / "dagster"
+        self.environment = {
+            **{name: value for name, value in os.environ.items() if not name.startswith("LAKEHOUSE_")},
+            "PYTHONPATH": str(CHECKOUT),
+            "LAKEHOUSE_HOME": str(self.home),
+            "DAGSTER_HOME": str(self.dagster_home),
+        }
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*CLI, *args], capture_output=True, text=True, env=self.environment, timeout=600, check=False
+        )
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.environment
+        )
+
+
+@pytest.fixture(scope="module")
+def lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Lakehouse:
+    """The classic Northwind through gold, built once by the CLI for this module."""
+    built = Lakehouse(tmp_path_factory.mktemp("bad-input-cli"))
+    for command in (["generate"], ["init"], ["materialize", "--job", "medallion"]):
+        result = built.run(*command)
+        assert result.returncode == 0, result.stdout + result.stderr
+    return built
+
+
+@pytest.fixture
+def lost_kpis_file(lakehouse: Lakehouse, tmp_path: Path) -> Iterator[Path]:
+    """gold.sales_kpis's data file, moved out of the warehouse for the test and back after it."""
+    (data_file,) = (lakehouse.home / "warehouse" / "gold" / "sales_kpis" / "data").glob("*.parquet")
+    kept = tmp_path / data_file.name
+    data_file.rename(kept)
+    yield data_file
+    kept.rename(data_file)
+
+
+def assert_one_line(stderr: str) -> str:
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def test_a_lost_data_file_fails_only_the_queries_on_its_table(lakehouse: Lakehouse, lost_kpis_file: Path) -> None:
+    damage = (
+        f"table gold.sales_kpis cannot be read: its data file {lost_kpis_file} is missing from the warehouse; "
+        "restore the file from a backup, or roll the table back to an earlier snapshot"
+    )
+    assert lakehouse.run("query", "SELECT 1 AS one", "-f", "csv").stdout == "one\n1\n"
+    assert lakehouse.run("query", "SELECT count(*) AS n FROM bronze.orders", "-f", "csv").stdout == "n\n830\n"
+    assert lakehouse.run("query", "SELECT count(*) AS n FROM gold.revenue_by_country", "-f", "csv").returncode == 0
+
+    kpis = lakehouse.run("kpis")
+    assert kpis.returncode == ExitCode.FAILURE
+    assert assert_one_line(kpis.stderr).startswith(f"query failed: {damage}")
+
+    # The run reports the failing step with dbt's own line, which names the table and the file.
+    run = lakehouse.run("materialize", "--job", "medallion")
+    assert run.returncode == ExitCode.FAILURE
+    assert f"  step medallion_models failed: {damage}" in run.stdout
+    closing = assert_one_line(run.stderr)
+    assert (
+        closing.startswith("job medallion failed (run ")
+        and "`lakehouse --debug materialize --job medallion`" in closing
+    )
+    assert "see `make dev` for details" not in run.stdout + run.stderr
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The child processes of ``pid``: their ids and command lines."""
+    listing = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True)
+    return {int(pid): args for pid, _, args in (line.strip().partition(" ") for line in listing.stdout.splitlines())}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return status.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP], ids=["kill", "closed-terminal"])
+def test_a_stopped_materialize_stops_dbt_and_fails_its_run(lakehouse: Lakehouse, stop: signal.Signals) -> None:
+    run = lakehouse.start("materialize", "--job", "medallion")
+    deadline = time.monotonic() + 300
+    dbt: list[int] = []
+    while not dbt and run.poll() is None and time.monotonic() < deadline:
+        dbt = [pid for pid, args in _children(run.pid).items() if "dbt" in args and " build" in args]
+        time.sleep(0.2)
+    assert dbt, "the run never started dbt"
+    run.send_signal(stop)
+    _, stderr = run.communicate(timeout=120)
+
+    assert run.returncode == ExitCode.FAILURE
+    assert not _alive(dbt[0]), "dbt outlived the CLI"
+    assert "Traceback" not in stderr
+    with dg.DagsterInstance.from_config(str(lakehouse.dagster_home)) as instance:
+        (last,) = instance.get_runs(dg.RunsFilter(job_name="medallion"), limit=1)
+    assert last.status in {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
