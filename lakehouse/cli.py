@@ -95,6 +95,7 @@ def _home_variable() -> str:
 def as_fault(error: Exception) -> Fault:
     """The one line and exit code for an error that reached the top of a command."""
     # Imported here, when a command failed: most commands never load the Kafka client.
+    from lakehouse.ingest.database.extract import BackfillError
     from lakehouse.ingest.events.client import KafkaUnavailable
     from lakehouse_dev.services.process import ServiceUnavailable
 
@@ -108,6 +109,8 @@ def as_fault(error: Exception) -> Fault:
             return Fault(str(error), ExitCode.USAGE)
         case QueryError():
             return Fault(f"query failed: {error}")
+        case BackfillError():
+            return Fault(str(error), ExitCode.USAGE)
         case KafkaUnavailable():
             return Fault(f"{error}; {KAFKA_REMEDY}")
         case ServiceUnavailable():
@@ -372,9 +375,8 @@ def report_run(job: str, result: "dg.ExecuteInProcessResult") -> None:
         materialization = event.step_materialization_data.materialization
         values = {name: entry.value for name, entry in materialization.metadata.items()}
         written = f"+{values['rows_written']:,} written, " if "rows_written" in values else ""
-        typer.echo(
-            f"  {materialization.asset_key.to_user_string():<32} {written}{values.get('dagster/row_count', '?'):,} rows"
-        )
+        rows = f"{values['dagster/row_count']:,} rows" if "dagster/row_count" in values else "not loaded"
+        typer.echo(f"  {materialization.asset_key.to_user_string():<32} {written}{rows}")
     evaluations = result.get_asset_check_evaluations()
     failed = [e for e in evaluations if not e.passed]
     warned = [e for e in failed if e.severity is dg.AssetCheckSeverity.WARN]
@@ -471,6 +473,45 @@ def materialize(
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         )
     report_run(job, result)
+
+
+@app.command()
+def backfill(
+    table: Annotated[str, typer.Argument(help="The bronze table loaded incrementally from the database, e.g. orders")],
+    first: Annotated[int | None, typer.Option("--from", help="The first cursor value [default: the first]")] = None,
+    last: Annotated[
+        int | None, typer.Option("--to", help="The last cursor value [default: the table's cursor]")
+    ] = None,
+) -> None:
+    """Load the source rows at or below the table's cursor that bronze lacks, exactly once.
+
+    For rows that reached the source after the cursor passed them, or that were quarantined and
+    fixed in the source since: the reconcile check names their key ranges.
+    """
+    from lakehouse.iceberg.catalog import catalog_for
+    from lakehouse.iceberg.declarations import bronze_declarations
+    from lakehouse.ingest.database.extract import Extraction
+    from lakehouse.ingest.database.source import SourceDatabase
+
+    settings = _settings(catalog=True)
+    declarations = {declaration.table: declaration for declaration in bronze_declarations()}
+    if table not in declarations:
+        raise Fault(f"no database table {table!r} in bronze; the tables are {', '.join(declarations)}", ExitCode.USAGE)
+    check_source(settings)
+    check_database(SOURCE, settings.source_url)
+    extraction = Extraction(
+        catalog_for(settings), SourceDatabase(settings.source_url), declarations[table], settings.extract_chunk_rows
+    )
+    result = extraction.backfill(first, last)
+    quarantined = f", {result.rows_quarantined:,} quarantined in {result.quarantine}" if result.rows_quarantined else ""
+    typer.echo(
+        f"{result.table}: +{result.rows_written:,} row(s){quarantined}"
+        + (
+            f" ({result.skipped_reason})"
+            if result.skipped_reason
+            else "; `lakehouse materialize --job medallion` takes them to gold"
+        )
+    )
 
 
 def _engine(settings: Settings) -> "QueryEngine":

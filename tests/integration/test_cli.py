@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,22 @@ def test_query_errors_are_reported_without_a_traceback(demo_lakehouse: None) -> 
     assert result.exit_code == 1
     assert "query failed" in result.stderr and "nope" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_backfill_loads_rows_below_the_cursor_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path / "lakehouse"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    invoke("generate", "--scale", "classic")
+    invoke("init")
+    invoke("materialize")
+    with sqlite3.connect(tmp_path / "lakehouse" / "northwind.db") as source:
+        source.execute("INSERT INTO orders (order_id, customer_id, order_date) VALUES (10001, 'ALFKI', '1996-07-01')")
+
+    first = invoke("backfill", "orders")
+    again = invoke("backfill", "orders", "--from", "10000", "--to", "10100")
+    refused = runner.invoke(app, ["backfill", "customers"])
+
+    assert first.startswith("bronze.orders: +1 row(s); `lakehouse materialize --job medallion` takes them to gold")
+    assert again.startswith("bronze.orders: +0 row(s) (bronze has every source row with order_id in 10000..10100)")
+    assert refused.exit_code == 2
+    assert "bronze.customers is loaded whole on every run" in refused.stderr
