@@ -15,6 +15,8 @@ import pytest
 
 from lakehouse.cli import ExitCode
 
+pytestmark = pytest.mark.bad_input
+
 CHECKOUT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "lakehouse.cli"]
 

@@ -6,6 +6,7 @@ import socket
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import sqlalchemy as sa
 from pyiceberg.catalog.sql import SqlCatalog
 
@@ -20,6 +21,8 @@ from lakehouse.ingest.database.source import SourceDatabase
 from lakehouse.settings import Settings
 from tests.medallion import materialize_medallion
 from tests.resources import resources_for
+
+pytestmark = pytest.mark.bad_input
 
 [TOPIC] = topic_declarations()
 [LANDING] = landing_declarations()

@@ -94,6 +94,7 @@ def test_query_joins_bronze_tables(demo_lakehouse: None) -> None:
     assert revenue[0]["revenue"] > 100_000
 
 
+@pytest.mark.bad_input
 def test_query_errors_are_reported_without_a_traceback(demo_lakehouse: None) -> None:
     result = runner.invoke(app, ["query", "SELECT * FROM bronze.nope"])
     assert result.exit_code == 1
@@ -101,6 +102,7 @@ def test_query_errors_are_reported_without_a_traceback(demo_lakehouse: None) -> 
     assert "Traceback" not in result.output
 
 
+@pytest.mark.bad_input
 def test_backfill_loads_rows_below_the_cursor_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path / "lakehouse"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))

@@ -137,6 +137,7 @@ def test_a_new_source_column_is_added_and_old_rows_read_null(
     assert channel[11078] == channel[11079] == "web"
 
 
+@pytest.mark.bad_input
 def test_missing_source_table_is_a_clear_error(catalog: SqlCatalog, classic_source: SourceDatabase) -> None:
     with classic_source.engine.begin() as connection:
         connection.execute(sa.text("DROP TABLE products"))
@@ -144,6 +145,7 @@ def test_missing_source_table_is_a_clear_error(catalog: SqlCatalog, classic_sour
         extract(catalog, classic_source, "products").run()
 
 
+@pytest.mark.bad_input
 def test_missing_source_column_names_the_column_and_the_declaration(
     catalog: SqlCatalog, classic_source: SourceDatabase
 ) -> None:
@@ -155,6 +157,7 @@ def test_missing_source_column_names_the_column_and_the_declaration(
     assert "iceberg/orders.yaml" in str(raised.value)
 
 
+@pytest.mark.bad_input
 def test_a_row_that_does_not_fit_is_quarantined_with_its_key_and_the_rest_loads(
     catalog: SqlCatalog, classic_source: SourceDatabase
 ) -> None:
@@ -186,6 +189,7 @@ def test_a_row_that_does_not_fit_is_quarantined_with_its_key_and_the_rest_loads(
     assert bronze_rows(catalog, "order_details") == 2158
 
 
+@pytest.mark.bad_input
 def test_a_conflicting_commit_is_retried_from_the_new_position(
     catalog: SqlCatalog, classic_source: SourceDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -219,6 +223,7 @@ def insert_orders_below_the_cursor(source: SourceDatabase, order_ids: list[int])
             )
 
 
+@pytest.mark.bad_input
 def test_rows_that_arrive_below_the_cursor_are_named_by_the_check_and_backfilled_once(
     catalog: SqlCatalog, classic_source: SourceDatabase
 ) -> None:
@@ -249,6 +254,7 @@ def test_rows_that_arrive_below_the_cursor_are_named_by_the_check_and_backfilled
     assert len(ids) == len(pc.unique(ids))
 
 
+@pytest.mark.bad_input
 def test_a_backfill_is_bounded_to_its_range_and_refused_for_whole_tables(
     catalog: SqlCatalog, classic_source: SourceDatabase
 ) -> None:

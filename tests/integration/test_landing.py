@@ -92,6 +92,7 @@ def test_values_arrive_as_the_partner_sent_them(catalog: SqlCatalog, store: Land
     }  # fmt: skip
 
 
+@pytest.mark.bad_input
 def test_a_file_delivered_again_ingests_nothing(catalog: SqlCatalog, store: LandingStore) -> None:
     [path] = deliver_sample_files(store, files=1, rows=25, file_format="parquet", seed=4)
     first = ingest(catalog, store)
@@ -107,6 +108,7 @@ def test_a_file_delivered_again_ingests_nothing(catalog: SqlCatalog, store: Land
     assert bronze(catalog).num_rows == 25
 
 
+@pytest.mark.bad_input
 def test_a_malformed_file_is_quarantined_whole_while_the_others_land(
     catalog: SqlCatalog, store: LandingStore, settings: Settings
 ) -> None:
@@ -137,6 +139,7 @@ def test_a_malformed_file_is_quarantined_whole_while_the_others_land(
     assert ingest(catalog, store).details.files == ()
 
 
+@pytest.mark.bad_input
 def test_rows_that_do_not_fit_are_quarantined_with_their_line_and_reason(
     catalog: SqlCatalog, store: LandingStore, settings: Settings
 ) -> None:
@@ -224,6 +227,7 @@ class Crash(Exception):
     """The process dying in the middle of a load."""
 
 
+@pytest.mark.bad_input
 def test_a_load_that_fails_before_its_commit_is_rerun_exactly_once(
     catalog: SqlCatalog, store: LandingStore, settings: Settings
 ) -> None:
@@ -244,6 +248,7 @@ def test_a_load_that_fails_before_its_commit_is_rerun_exactly_once(
     assert rows_by_file(catalog) == dict.fromkeys(paths, 15)
 
 
+@pytest.mark.bad_input
 def test_a_file_that_cannot_be_read_now_stays_pending_and_loads_later(
     catalog: SqlCatalog, store: LandingStore, settings: Settings
 ) -> None:
@@ -262,6 +267,7 @@ def test_a_file_that_cannot_be_read_now_stays_pending_and_loads_later(
     assert rows_by_file(catalog) == dict.fromkeys(paths, 15)
 
 
+@pytest.mark.bad_input
 def test_quarantine_files_are_written_before_the_commit(
     catalog: SqlCatalog, store: LandingStore, settings: Settings
 ) -> None:
@@ -277,6 +283,7 @@ def test_quarantine_files_are_written_before_the_commit(
     assert ingest(catalog, store).rows_written == 5
 
 
+@pytest.mark.bad_input
 def test_two_loads_at_once_take_each_file_once(catalog: SqlCatalog, store: LandingStore, settings: Settings) -> None:
     paths = deliver_sample_files(store, files=4, rows=50, file_format="parquet", seed=8)
     results: list[LoadResult[LandingDetails]] = []
@@ -295,6 +302,7 @@ def test_two_loads_at_once_take_each_file_once(catalog: SqlCatalog, store: Landi
     assert rows_by_file(catalog) == dict.fromkeys(paths, 50)
 
 
+@pytest.mark.bad_input
 def test_a_run_loads_only_files_of_its_dataset(catalog: SqlCatalog, store: LandingStore) -> None:
     with pytest.raises(LandingError, match="loads files under marketplace_orders/ only"):
         ingest(catalog, store, ["other_dataset/file.csv"])

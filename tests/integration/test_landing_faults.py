@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 import pyarrow.compute as pc
+import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
 from lakehouse.defs.landing.assets import NO_DUPLICATE_KEYS, TAKEN_FILES_UNCHANGED, build_landing_asset
@@ -15,6 +16,8 @@ from lakehouse.ingest.landing.load import LandingIngestion
 from lakehouse.ingest.landing.store import LocalLandingStore, landing_store
 from lakehouse.settings import Settings
 from tests.resources import resources_for
+
+pytestmark = pytest.mark.bad_input
 
 DECLARATION = next(d for d in landing_declarations() if d.table == "marketplace_orders")
 HEADER = "marketplace,order_id,product_id,order_date,customer_id,country,quantity,unit_price,discount\n"

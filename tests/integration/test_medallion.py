@@ -6,6 +6,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from pyiceberg.catalog.sql import SqlCatalog
 
@@ -138,6 +139,7 @@ def settings_path(store: LandingStore, path: str) -> Path:
     return store.root / path
 
 
+@pytest.mark.bad_input
 def test_duplicates_and_corrections_never_block_and_gold_keeps_the_latest_delivery(
     settings: Settings, classic_source: SourceDatabase, catalog: SqlCatalog
 ) -> None:

@@ -13,6 +13,8 @@ from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.iceberg.models import store_model
 from lakehouse.settings import Settings
 
+pytestmark = pytest.mark.bad_input
+
 MODEL = ("silver", "stg_race")
 
 

@@ -18,6 +18,8 @@ from lakehouse.settings import Settings
 from lakehouse_dev.generators.marketplace_files import deliver_sample_files
 from tests.resources import resources_for
 
+pytestmark = pytest.mark.bad_input
+
 [DECLARATION] = landing_declarations()
 
 

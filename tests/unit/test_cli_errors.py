@@ -24,6 +24,8 @@ from lakehouse.cli import ExitCode, app, as_fault, report_run, step_error_line
 from lakehouse.engine import MissingTableError
 from lakehouse_dev.services.process import free_port
 
+pytestmark = pytest.mark.bad_input
+
 runner = CliRunner()
 CHECKOUT = Path(__file__).resolve().parents[2]
 

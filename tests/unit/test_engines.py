@@ -55,6 +55,7 @@ def test_the_profile_picks_the_engine(tmp_path) -> None:
     assert isinstance(engine_for(Settings(home=tmp_path, profile=Profile.STACK)), TrinoEngine)
 
 
+@pytest.mark.bad_input
 def test_a_trino_that_is_not_running_is_a_clear_error(tmp_path) -> None:
     port = free_port()
     engine = TrinoEngine(Settings(home=tmp_path, profile=Profile.STACK, trino_port=port))
@@ -122,6 +123,7 @@ def test_the_tables_a_statement_names(sql: str, tables: set[tuple[str, str]] | N
         assert named_tables(connection, sql) == tables
 
 
+@pytest.mark.bad_input
 def test_a_missing_data_file_fails_only_the_queries_on_its_table(engine: LocalEngine, damaged: Path) -> None:
     damaged.unlink()
     assert engine.scalar("SELECT 1") == 1
@@ -132,6 +134,7 @@ def test_a_missing_data_file_fails_only_the_queries_on_its_table(engine: LocalEn
     assert engine.scalar("SELECT count(*) FROM gold.intact") == 3
 
 
+@pytest.mark.bad_input
 def test_the_advice_for_a_missing_file_works(catalog: SqlCatalog, damaged: Path) -> None:
     damaged.unlink()
     table = catalog.load_table(("gold", "damaged"))
@@ -141,6 +144,7 @@ def test_the_advice_for_a_missing_file_works(catalog: SqlCatalog, damaged: Path)
     engine.close()
 
 
+@pytest.mark.bad_input
 def test_a_data_file_lost_after_the_table_was_attached_names_its_table(engine: LocalEngine, damaged: Path) -> None:
     assert engine.scalar("SELECT sum(n) FROM gold.damaged") == 6
     damaged.unlink()
@@ -149,6 +153,7 @@ def test_a_data_file_lost_after_the_table_was_attached_names_its_table(engine: L
     assert str(raised.value) == missing_file_error(damaged)
 
 
+@pytest.mark.bad_input
 def test_an_unreadable_data_file_is_named_with_the_reason(engine: LocalEngine, damaged: Path) -> None:
     damaged.write_bytes(b"not parquet")
     with pytest.raises(
@@ -163,6 +168,7 @@ def test_a_query_error_that_is_not_about_a_file_stays_the_engines(engine: LocalE
     assert not isinstance(raised.value, DamagedTableError)
 
 
+@pytest.mark.bad_input
 def test_a_table_the_catalog_does_not_hold_is_named(engine: LocalEngine) -> None:
     with pytest.raises(MissingTableError, match=r"^no table gold.nope, silver.gone in the catalog$"):
         engine.query("SELECT * FROM gold.nope, silver.gone, bronze.orders")

@@ -3,6 +3,7 @@
 import json
 
 import pyarrow.compute as pc
+import pytest
 
 from lakehouse.iceberg.declarations import topic_declarations
 from lakehouse.ingest.events.parsing import Messages, parse_messages
@@ -12,6 +13,7 @@ from lakehouse_dev.generators.sales_events import EventSimulator
 SALES_EVENTS = next(d for d in topic_declarations() if d.table == "sales_events")
 
 
+@pytest.mark.bad_input
 def test_a_chunk_with_a_bad_message_gives_the_same_rows_as_one_without() -> None:
     target = declared_schema(SALES_EVENTS)
     values = [json.dumps(event).encode() for _, event in zip(range(5000), EventSimulator(9).events(), strict=False)]

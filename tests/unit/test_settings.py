@@ -59,6 +59,7 @@ def test_explicit_values_win_over_profile_defaults(monkeypatch: pytest.MonkeyPat
         ("LAKEHOUSE_DAGSTER_STORAGE_URL", "postgres at home", "SQLAlchemy URL"),
     ],
 )
+@pytest.mark.bad_input
 def test_wrong_value_names_the_variable_and_what_is_expected(
     monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
 ) -> None:
@@ -71,6 +72,7 @@ def test_wrong_value_names_the_variable_and_what_is_expected(
     assert repr(value) in message or value in message
 
 
+@pytest.mark.bad_input
 def test_every_wrong_value_is_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LAKEHOUSE_PROFILE", "prod")
     monkeypatch.setenv("LAKEHOUSE_WAREHOUSE", "ftp://x")
