@@ -29,7 +29,7 @@ class Plugin(BasePlugin):
 
     def configure_connection(self, conn: duckdb.DuckDBPyConnection) -> None:
         self.connection = conn
-        attach_catalog(conn, self.catalog)
+        attach_catalog(conn, self.catalog, damaged_fail_when_read=True)
 
     def store(self, target_config: TargetConfig) -> None:
         assert target_config.location is not None  # the materialization always names the Iceberg table

@@ -54,10 +54,16 @@ class DamagedTableError(QueryError):
         else:
             problem = f"its data file {path} is missing from the warehouse"
         # Positions (cursors, files taken, offsets) live in the commits, so a rolled-back table is
-        # brought up to date by the next run; the dbt run cannot rebuild it while it is damaged.
+        # brought up to date by the next run. A model that does not read itself is rebuilt whole.
+        rebuild = (
+            "rebuild it with `lakehouse materialize --job medallion` (an incremental model, which reads itself, "
+            "with dbt's --full-refresh), "
+            if table.startswith(("silver.", "gold."))
+            else ""
+        )
         super().__init__(
-            f"table {table} cannot be read: {problem}; restore the file from a backup, or roll the table back "
-            "to an earlier snapshot (pyiceberg: `table.manage_snapshots().rollback_to_snapshot(id)`) "
+            f"table {table} cannot be read: {problem}; {rebuild}restore the file from a backup, or roll the table "
+            "back to an earlier snapshot (pyiceberg: `table.manage_snapshots().rollback_to_snapshot(id)`) "
             "for the next run to bring it up to date"
         )
         self.table = table
@@ -116,13 +122,28 @@ def attach_table(connection: duckdb.DuckDBPyConnection, table: Table, namespace:
 
 
 def attach_catalog(
-    connection: duckdb.DuckDBPyConnection, catalog: Catalog, tables: Iterable[tuple[str, str]] | None = None
+    connection: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    tables: Iterable[tuple[str, str]] | None = None,
+    *,
+    damaged_fail_when_read: bool = False,
 ) -> None:
-    """Attach ``tables`` (by default every table in the catalog) and create the medallion schemas."""
+    """Attach ``tables`` (by default every table in the catalog) and create the medallion schemas.
+
+    With ``damaged_fail_when_read``, a damaged table does not stop the others: it is attached as a
+    relation that fails with its `DamagedTableError` message when read. A dbt run then rebuilds the
+    models that replace it without reading it, and only those that read it fail.
+    """
     for namespace in NAMESPACES:
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(namespace)}")
     for namespace, name in catalog_tables(catalog) if tables is None else tables:
-        attach_table(connection, catalog.load_table((namespace, name)), namespace, name)
+        try:
+            attach_table(connection, catalog.load_table((namespace, name)), namespace, name)
+        except DamagedTableError as damage:
+            if not damaged_fail_when_read:
+                raise
+            relation = f"{quote(namespace)}.{quote(name)}"
+            connection.execute(f"CREATE VIEW {relation} AS SELECT error({literal(str(damage))}) AS unreadable")
 
 
 def _base_tables(node: object) -> Iterator[tuple[str, str]]:

@@ -72,10 +72,12 @@ def assert_one_line(stderr: str) -> str:
     return lines[0]
 
 
-def test_a_lost_data_file_fails_only_the_queries_on_its_table(lakehouse: Lakehouse, lost_kpis_file: Path) -> None:
+def test_a_lost_data_file_fails_only_the_queries_on_its_table_until_the_run_rebuilds_it(
+    lakehouse: Lakehouse, lost_kpis_file: Path
+) -> None:
     damage = (
         f"table gold.sales_kpis cannot be read: its data file {lost_kpis_file} is missing from the warehouse; "
-        "restore the file from a backup, or roll the table back to an earlier snapshot"
+        "rebuild it with `lakehouse materialize --job medallion`"
     )
     assert lakehouse.run("query", "SELECT 1 AS one", "-f", "csv").stdout == "one\n1\n"
     assert lakehouse.run("query", "SELECT count(*) AS n FROM bronze.orders", "-f", "csv").stdout == "n\n830\n"
@@ -85,16 +87,11 @@ def test_a_lost_data_file_fails_only_the_queries_on_its_table(lakehouse: Lakehou
     assert kpis.returncode == ExitCode.FAILURE
     assert assert_one_line(kpis.stderr).startswith(f"query failed: {damage}")
 
-    # The run reports the failing step with dbt's own line, which names the table and the file.
+    # The model replaces its table without reading it: the run rebuilds it, and the KPIs are back.
     run = lakehouse.run("materialize", "--job", "medallion")
-    assert run.returncode == ExitCode.FAILURE
-    assert f"  step medallion_models failed: {damage}" in run.stdout
-    closing = assert_one_line(run.stderr)
-    assert (
-        closing.startswith("job medallion failed (run ")
-        and "`lakehouse --debug materialize --job medallion`" in closing
-    )
-    assert "see `make dev` for details" not in run.stdout + run.stderr
+    assert run.returncode in {ExitCode.SUCCESS, ExitCode.WARNINGS}, run.stdout + run.stderr
+    assert "gold/sales_kpis" in run.stdout
+    assert lakehouse.run("kpis").returncode == ExitCode.SUCCESS
 
 
 def _children(pid: int) -> dict[int, str]:
