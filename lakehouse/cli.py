@@ -376,7 +376,9 @@ def report_run(job: str, result: "dg.ExecuteInProcessResult") -> None:
         values = {name: entry.value for name, entry in materialization.metadata.items()}
         written = f"+{values['rows_written']:,} written, " if "rows_written" in values else ""
         rows = f"{values['dagster/row_count']:,} rows" if "dagster/row_count" in values else "not loaded"
-        typer.echo(f"  {materialization.asset_key.to_user_string():<32} {written}{rows}")
+        pending = values.get("files_still_pending", 0)
+        waiting = f", {pending:,} more file(s) pending for the next runs" if pending else ""
+        typer.echo(f"  {materialization.asset_key.to_user_string():<32} {written}{rows}{waiting}")
     evaluations = result.get_asset_check_evaluations()
     failed = [e for e in evaluations if not e.passed]
     warned = [e for e in failed if e.severity is dg.AssetCheckSeverity.WARN]

@@ -100,6 +100,20 @@ def failed_load(
     )
 
 
+def warning_check(
+    table: str, check_name: str, problem: str | None, fine: str, metadata: dict[str, RawMetadataValue]
+) -> dg.AssetCheckResult:
+    """A warning-severity check of a bronze table: it fails with ``problem`` when there is one, else passes."""
+    return dg.AssetCheckResult(
+        asset_key=bronze_key(table),
+        check_name=check_name,
+        passed=problem is None,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=problem or fine,
+        metadata=metadata,
+    )
+
+
 def selected_events(
     context: dg.AssetExecutionContext, events: Iterable[dg.MaterializeResult | dg.AssetCheckResult]
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:

@@ -335,3 +335,18 @@ def test_a_dbt_step_error_is_dbts_own_message() -> None:
         "table gold.x cannot be read: its data file f is missing\n\nTraceback (most recent call last):\n"
     )
     assert step_error_line(message) == "table gold.x cannot be read: its data file f is missing"
+
+
+def test_files_left_for_later_runs_and_tables_not_loaded_are_reported() -> None:
+    @dg.multi_asset(specs=[dg.AssetSpec("landed"), dg.AssetSpec("failed")])
+    def loads() -> Iterator[dg.MaterializeResult]:
+        yield dg.MaterializeResult(
+            asset_key="landed", metadata={"rows_written": 10, "dagster/row_count": 30, "files_still_pending": 120}
+        )
+        yield dg.MaterializeResult(asset_key="failed", metadata={"load_failed": "source table missing"})
+
+    code, output = run_report(loads)
+
+    assert code == ExitCode.SUCCESS
+    assert "landed                           +10 written, 30 rows, 120 more file(s) pending for the next runs" in output
+    assert "failed                           not loaded" in output

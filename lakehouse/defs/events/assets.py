@@ -20,6 +20,7 @@ from lakehouse.defs.bronze import (
     loaded,
     loaded_check_spec,
     selected_events,
+    warning_check,
 )
 from lakehouse.defs.events.jobs import EventBatchConfig, event_op_name
 from lakehouse.defs.events.resources import KafkaResource
@@ -52,15 +53,14 @@ def _metadata(result: LoadResult[TopicDetails], ingestion: TopicIngestion) -> di
     return metadata
 
 
-def _quarantine_check(result: LoadResult[TopicDetails], key: dg.AssetKey) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        asset_key=key,
-        check_name=QUARANTINE_CHECK,
-        passed=result.rows_quarantined == 0,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=f"{result.rows_quarantined} of {result.details.messages_read} message(s) read went to "
-        f"{result.quarantine}",
-        metadata={"quarantined": result.rows_quarantined, "quarantine_table": result.quarantine},
+def _quarantine_check(result: LoadResult[TopicDetails], table: str) -> dg.AssetCheckResult:
+    went = f"{result.rows_quarantined} of {result.details.messages_read} message(s) read went to {result.quarantine}"
+    return warning_check(
+        table,
+        QUARANTINE_CHECK,
+        went if result.rows_quarantined else None,
+        went,
+        {"quarantined": result.rows_quarantined, "quarantine_table": result.quarantine},
     )
 
 
@@ -127,7 +127,7 @@ def build_event_asset(declaration: TopicDeclaration) -> dg.AssetsDefinition:
             metadata=_metadata(result, ingestion),
             data_version=dg.DataVersion(str(result.snapshot_id)),
         )
-        yield from selected_events(context, [loaded(declaration.table), _quarantine_check(result, key)])
+        yield from selected_events(context, [loaded(declaration.table), _quarantine_check(result, declaration.table)])
 
     return load_topic
 

@@ -24,6 +24,7 @@ from lakehouse.defs.bronze import (
     loaded,
     loaded_check_spec,
     selected_events,
+    warning_check,
 )
 from lakehouse.defs.landing.jobs import LandingRunConfig, landing_op_name
 from lakehouse.defs.landing.resources import LandingStoreResource
@@ -81,18 +82,15 @@ def _materialization(
 
 def _quarantine_check(result: LoadResult[LandingDetails], declaration: LandingDeclaration) -> dg.AssetCheckResult:
     reasons = result.details.quarantine_reasons
-    return dg.AssetCheckResult(
-        asset_key=bronze_key(declaration.table),
-        check_name=NO_QUARANTINED_INPUT,
-        passed=not reasons,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=(
-            f"{len(result.details.files_quarantined)} file(s) quarantined whole and {result.rows_quarantined} row(s) "
-            f"rejected, in {result.quarantine}"
-            if reasons
-            else f"all {len(result.details.files)} file(s) of this run fit the declared columns"
-        ),
-        metadata={
+    return warning_check(
+        declaration.table,
+        NO_QUARANTINED_INPUT,
+        f"{len(result.details.files_quarantined)} file(s) quarantined whole and {result.rows_quarantined} row(s) "
+        f"rejected, in {result.quarantine}"
+        if reasons
+        else None,
+        f"all {len(result.details.files)} file(s) of this run fit the declared columns",
+        {
             "files_quarantined": len(result.details.files_quarantined),
             "rows_quarantined": result.rows_quarantined,
             "quarantine": dg.MetadataValue.path(result.quarantine),
@@ -103,36 +101,30 @@ def _quarantine_check(result: LoadResult[LandingDetails], declaration: LandingDe
 
 def _changed_files_check(result: LoadResult[LandingDetails], declaration: LandingDeclaration) -> dg.AssetCheckResult:
     changes = result.details.changed_after_taken
-    return dg.AssetCheckResult(
-        asset_key=bronze_key(declaration.table),
-        check_name=TAKEN_FILES_UNCHANGED,
-        passed=not changes,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=(
-            f"{len(changes)} file(s) changed after bronze.{declaration.table} took them; their new content was "
-            "not loaded: deliver corrections under a new name"
-            if changes
-            else "every file taken earlier is as it was when taken"
-        ),
-        metadata={"files_changed": len(changes), "changes": dg.MetadataValue.json([c.describe() for c in changes])},
+    return warning_check(
+        declaration.table,
+        TAKEN_FILES_UNCHANGED,
+        f"{len(changes)} file(s) changed after bronze.{declaration.table} took them; their new content was "
+        "not loaded: deliver corrections under a new name"
+        if changes
+        else None,
+        "every file taken earlier is as it was when taken",
+        {"files_changed": len(changes), "changes": dg.MetadataValue.json([c.describe() for c in changes])},
     )
 
 
 def _duplicates_check(table: Table, declaration: LandingDeclaration) -> dg.AssetCheckResult:
     found = duplicate_keys(table, declaration)
     key = ", ".join(declaration.key)
-    return dg.AssetCheckResult(
-        asset_key=bronze_key(declaration.table),
-        check_name=NO_DUPLICATE_KEYS,
-        passed=found.keys == 0,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=(
-            f"{found.keys} key(s) ({key}) delivered more than once, {found.copies} extra row(s); "
-            "silver keeps each key's latest delivery"
-            if found.keys
-            else f"every ({key}) was delivered once"
-        ),
-        metadata={
+    return warning_check(
+        declaration.table,
+        NO_DUPLICATE_KEYS,
+        f"{found.keys} key(s) ({key}) delivered more than once, {found.copies} extra row(s); "
+        "silver keeps each key's latest delivery"
+        if found.keys
+        else None,
+        f"every ({key}) was delivered once",
+        {
             "duplicate_keys": found.keys,
             "extra_rows": found.copies,
             "examples": dg.MetadataValue.json(json.loads(json.dumps(found.examples, default=str))),
