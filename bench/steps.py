@@ -18,8 +18,9 @@ def report(outcome: dict[str, float]) -> None:
     The peak is the larger of this process's and of its largest finished child's: a Dagster run
     does its dbt work in a dbt process.
     """
-    peak_kib = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-    outcome["peak_rss_mib"] = peak_kib / 1024
+    who = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    own, children = (resource.getrusage(process).ru_maxrss / 1024 for process in who)
+    outcome |= {"peak_rss_mib": max(own, children), "own_peak_rss_mib": own, "children_peak_rss_mib": children}
     print(json.dumps(outcome))
 
 
