@@ -14,10 +14,13 @@ from dbt.adapters.duckdb.plugins import BasePlugin
 from dbt.adapters.duckdb.utils import TargetConfig
 from pyiceberg.catalog.sql import SqlCatalog
 
-from lakehouse.engine import attach_catalog, attach_table, quote
+from lakehouse.engine import attach_catalog, attach_table, literal, quote
 from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.iceberg.models import store_model
 from lakehouse.settings import load_settings
+
+# Where DuckDB spills what does not fit its memory limit (dbt/profiles.yml), under LAKEHOUSE_HOME.
+SPILL_DIRECTORY = "duckdb-spill"
 
 
 class Plugin(BasePlugin):
@@ -25,10 +28,18 @@ class Plugin(BasePlugin):
     connection: duckdb.DuckDBPyConnection
 
     def initialize(self, plugin_config: dict[str, Any]) -> None:
-        self.catalog = catalog_for(load_settings())
+        settings = load_settings()
+        self.catalog = catalog_for(settings)
+        self.spill_directory = settings.home / SPILL_DIRECTORY
+        self.spill_directory_set = False
 
     def configure_connection(self, conn: duckdb.DuckDBPyConnection) -> None:
         self.connection = conn
+        # Every connection shares one in-memory database, whose spill directory is set once,
+        # before anything spilled: DuckDB refuses to move it afterwards.
+        if not self.spill_directory_set:
+            conn.execute(f"SET temp_directory = {literal(str(self.spill_directory))}")
+            self.spill_directory_set = True
         attach_catalog(conn, self.catalog, damaged_fail_when_read=True)
 
     def store(self, target_config: TargetConfig) -> None:
