@@ -6,6 +6,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 
 from lakehouse.iceberg.declarations import BronzeTableDeclaration, all_declarations
@@ -135,6 +136,13 @@ def bronze_table(catalog: Catalog, declaration: BronzeTableDeclaration) -> Table
 def quarantine_name(declaration: BronzeTableDeclaration) -> str:
     """The bronze table that keeps the source rows or messages of ``declaration``'s table that did not fit it."""
     return f"{declaration.table}{QUARANTINE_SUFFIX}"
+
+
+def quarantine_table(catalog: Catalog, declaration: BronzeTableDeclaration, schema: Schema) -> Table:
+    """``bronze.<table>_quarantine`` with ``schema``, created on first use."""
+    return catalog.create_table_if_not_exists(
+        ("bronze", quarantine_name(declaration)), schema=schema, properties=OWN_RETRY_PROPERTIES
+    )
 
 
 def model_table(catalog: Catalog, namespace: str, name: str, schema: pa.Schema) -> Table:

@@ -60,11 +60,12 @@ def store_model(
 
     def attempt() -> Table:
         table = model_table(catalog, *identifier, schema)
+        new_columns = missing_columns(table, schema)
         if unique_key:
-            merge_rows(connection, table, staged, unique_key, position)
+            merge_rows(connection, table, staged, unique_key, position, new_columns)
         else:
-            commit_load(table, _batches(connection.sql(f"SELECT * FROM {staged}")), position, replace=True,
-                        new_columns=missing_columns(table, schema))  # fmt: skip
+            rows = _batches(connection.sql(f"SELECT * FROM {staged}"))
+            commit_load(table, rows, position, replace=True, new_columns=new_columns)
         return catalog.load_table(identifier)
 
     return retry_on_conflict(attempt)
@@ -76,33 +77,33 @@ def merge_rows(
     staged: str,
     keys: Sequence[str],
     position: dict[str, str],
+    new_columns: pa.Schema,
 ) -> int:
     """Merge the rows of the DuckDB relation ``staged`` into ``table`` on ``keys``: a staged row replaces
-    the table's row with its key, or is added. One commit recording ``position``; returns the rows written."""
-    staged_schema = connection.sql(f"SELECT * FROM {staged}").limit(0).to_arrow_table().schema
-    new_columns = missing_columns(table, staged_schema)
+    the table's row with its key, or is added. ``new_columns`` (staged columns the table lacks) are
+    added first. One commit recording ``position``; returns the rows written."""
     tasks = list(table.scan().plan_files())
-    if not tasks:
-        return commit_load(table, _batches(connection.sql(f"SELECT * FROM {staged}")), position, replace=False)
     readable_in_place = all(t.file.file_path.startswith(LOCAL_SCHEME) and not t.delete_files for t in tasks)
     data_files = {t.file.file_path.removeprefix(LOCAL_SCHEME): t.file for t in tasks}
-    existing = _existing_rows(connection, table, list(data_files) if readable_in_place else None)
     using = ", ".join(quote(key) for key in keys)
-    matches = f"FROM {existing} AS existing SEMI JOIN {staged} AS staged USING ({using})"
-    touched = [name for (name,) in connection.sql(f"SELECT DISTINCT existing.filename {matches}").fetchall()]
-    if not touched:
-        rows = connection.sql(f"SELECT * FROM {staged}")
-        return commit_load(table, _batches(rows), position, replace=False, new_columns=new_columns)
-    replaced = [data_files[name] for name in touched] if readable_in_place else [t.file for t in tasks]
-    rewritten = _existing_rows(connection, table, touched) if readable_in_place else existing
-    rows = connection.sql(
-        f"SELECT * EXCLUDE (filename) FROM {rewritten} AS existing ANTI JOIN {staged} AS staged USING ({using}) "
-        f"UNION ALL BY NAME SELECT * FROM {staged}"
-    )
     try:
+        touched: list[str] = []
+        if tasks:
+            existing = _existing_rows(connection, table, list(data_files) if readable_in_place else None)
+            matches = f"FROM {existing} AS existing SEMI JOIN {staged} AS staged USING ({using})"
+            touched = [name for (name,) in connection.sql(f"SELECT DISTINCT existing.filename {matches}").fetchall()]
+        if not touched:
+            rows = connection.sql(f"SELECT * FROM {staged}")
+            return commit_load(table, _batches(rows), position, replace=False, new_columns=new_columns)
+        replaced = [data_files[name] for name in touched] if readable_in_place else [t.file for t in tasks]
+        rewritten = _existing_rows(connection, table, touched) if readable_in_place else existing
+        rows = connection.sql(
+            f"SELECT * EXCLUDE (filename) FROM {rewritten} AS existing ANTI JOIN {staged} AS staged USING ({using}) "
+            f"UNION ALL BY NAME SELECT * FROM {staged}"
+        )
         return commit_load(
             table, _batches(rows), position, replace=False, new_columns=new_columns, replaced_files=replaced
         )
     finally:
-        if not readable_in_place:
+        if tasks and not readable_in_place:
             connection.unregister(EXISTING)

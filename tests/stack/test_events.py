@@ -24,11 +24,11 @@ from lakehouse.defs.bronze import LOADED
 from lakehouse.defs.events.assets import QUARANTINE_CHECK, build_event_asset
 from lakehouse.defs.events.resources import KafkaResource
 from lakehouse.defs.events.sensors import build_event_sensor
-from lakehouse.iceberg.catalog import bronze_table, catalog_for
+from lakehouse.iceberg.catalog import bronze_table, catalog_for, quarantine_table
 from lakehouse.iceberg.commits import summary_key
 from lakehouse.iceberg.declarations import TopicDeclaration, topic_declarations
 from lakehouse.ingest.events.client import KafkaUnavailable, TopicClient, consumer_group, create_topic
-from lakehouse.ingest.events.load import KAFKA_OFF, TopicDetails, TopicIngestion, quarantine_table
+from lakehouse.ingest.events.load import KAFKA_OFF, QUARANTINE_SCHEMA, TopicDetails, TopicIngestion
 from lakehouse.ingest.events.offsets import encode_offsets, plan_batch
 from lakehouse.ingest.events.parsing import Messages
 from lakehouse.ingest.results import LoadResult
@@ -293,7 +293,7 @@ def test_two_runs_at_once_load_each_message_once(
     produce(kafka, declaration, 5000, poison=5)
     catalog = catalog_for(kafka_settings)  # the catalog and tables exist: creating them is not what races here
     bronze_table(catalog, declaration)
-    quarantine_table(catalog, declaration)
+    quarantine_table(catalog, declaration, QUARANTINE_SCHEMA)
     with ThreadPoolExecutor(max_workers=2) as runs:
         # The loser of the race for the commit reads the position again and loads what is left: nothing.
         results = list(runs.map(lambda _: ingest(kafka_settings, declaration), range(2)))

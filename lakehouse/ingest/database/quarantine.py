@@ -14,10 +14,9 @@ import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.schema import Schema
-from pyiceberg.table import Table
 from pyiceberg.types import NestedField, StringType, TimestamptzType
 
-from lakehouse.iceberg.catalog import OWN_RETRY_PROPERTIES, quarantine_name
+from lakehouse.iceberg.catalog import quarantine_name, quarantine_table
 from lakehouse.iceberg.commits import commit_load, current_row_count
 from lakehouse.iceberg.declarations import INGESTED_AT, TableDeclaration
 from lakehouse.ingest.chunks import with_lineage
@@ -31,13 +30,6 @@ QUARANTINE_SCHEMA = Schema(
     NestedField(3, REASON, StringType(), required=True, doc="why the row was not loaded"),
     NestedField(4, INGESTED_AT, TimestamptzType(), required=True, doc="when the load that quarantined it started"),
 )
-
-
-def source_quarantine_table(catalog: Catalog, declaration: TableDeclaration) -> Table:
-    """``bronze.<table>_quarantine``, created on first use."""
-    return catalog.create_table_if_not_exists(
-        ("bronze", quarantine_name(declaration)), schema=QUARANTINE_SCHEMA, properties=OWN_RETRY_PROPERTIES
-    )
 
 
 def quarantined_rows(catalog: Catalog, declaration: TableDeclaration) -> int:
@@ -67,7 +59,7 @@ def quarantine(
 ) -> int:
     """Keep the ``rejected`` rows (as `split_by_schema` returns them) not quarantined yet; all of them, replacing
     the others, for a whole-table load. Returns the rows added."""
-    table = source_quarantine_table(catalog, declaration)
+    table = quarantine_table(catalog, declaration, QUARANTINE_SCHEMA)
     records = pa.concat_tables([_records(rows, declaration) for rows in rejected]) if rejected else None
     if not replace and table.current_snapshot() is not None and records is not None:
         held = table.scan(selected_fields=(KEY,)).to_arrow()[KEY]

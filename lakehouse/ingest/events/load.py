@@ -25,7 +25,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.types import IntegerType, LongType, NestedField, StringType, TimestamptzType
 
-from lakehouse.iceberg.catalog import OWN_RETRY_PROPERTIES, bronze_table, quarantine_name
+from lakehouse.iceberg.catalog import bronze_table, quarantine_name, quarantine_table
 from lakehouse.iceberg.commits import commit_load, retry_on_conflict
 from lakehouse.iceberg.declarations import INGESTED_AT, KAFKA_OFFSET, KAFKA_PARTITION, TopicDeclaration
 from lakehouse.ingest.chunks import with_lineage
@@ -64,13 +64,6 @@ QUARANTINE_SCHEMA = Schema(
 def source_label(topic: str) -> str:
     """The `_source` of a row from ``topic``, in the form the database extraction uses."""
     return f"kafka:{topic}"
-
-
-def quarantine_table(catalog: Catalog, declaration: TopicDeclaration) -> Table:
-    """``bronze.<table>_quarantine``, created on first use."""
-    return catalog.create_table_if_not_exists(
-        ("bronze", quarantine_name(declaration)), schema=QUARANTINE_SCHEMA, properties=OWN_RETRY_PROPERTIES
-    )
 
 
 @dataclass(frozen=True)
@@ -131,7 +124,7 @@ class TopicIngestion:
     ) -> LoadResult[TopicDetails]:
         started = time.perf_counter()
         table = bronze_table(self.catalog, self.declaration)
-        quarantine = quarantine_table(self.catalog, self.declaration)
+        quarantine = quarantine_table(self.catalog, self.declaration, QUARANTINE_SCHEMA)
         before = recorded_offsets(table, self.topic)
         if not self.bootstrap_servers:
             return self._result(table, before, before, started, skipped_reason=KAFKA_OFF)

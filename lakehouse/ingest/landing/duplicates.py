@@ -10,6 +10,7 @@ import duckdb
 import pyarrow as pa
 from pyiceberg.table import Table
 
+from lakehouse.engine import literal
 from lakehouse.iceberg.declarations import SOURCE_FILE, LandingDeclaration
 
 EXAMPLES_SHOWN = 20
@@ -60,4 +61,4 @@ def _files_of(table: Table, declaration: LandingDeclaration, keys: pa.Table) -> 
 
 
 def _sql_literal(value: object) -> str:
-    return str(value) if isinstance(value, int) else "'" + str(value).replace("'", "''") + "'"
+    return str(value) if isinstance(value, int) else literal(str(value))

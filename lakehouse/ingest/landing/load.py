@@ -46,9 +46,9 @@ from lakehouse.ingest.landing.tracking import (
 )
 from lakehouse.ingest.results import LoadResult, load_result
 from lakehouse.ingest.rows import REASON, declared_schema, split_by_schema
+from lakehouse.settings import EXTRACT_CHUNK_ROWS
 
 DEFAULT_MAX_FILES = 100
-DEFAULT_CHUNK_ROWS = 1_000_000
 REASONS_SHOWN = 10
 
 
@@ -116,7 +116,7 @@ class LandingIngestion:
         catalog: Catalog,
         store: LandingStore,
         declaration: LandingDeclaration,
-        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        chunk_rows: int = EXTRACT_CHUNK_ROWS,
         settle_seconds: float = 0.0,
     ) -> None:
         self.catalog = catalog

@@ -113,9 +113,11 @@ def unsettled_or_pending(
     listed: Iterable[LandingFile], known: set[str], now: datetime, settle_seconds: float
 ) -> tuple[list[LandingFile], list[LandingFile]]:
     """The files not yet taken, split into those still settling and those ready, each oldest first."""
-    new = sorted((f for f in listed if f.path not in known), key=lambda f: (f.modified, f.path))
-    ready = [f for f in new if settled(f, now, settle_seconds)]
-    return [f for f in new if not settled(f, now, settle_seconds)], ready
+    settling: list[LandingFile] = []
+    ready: list[LandingFile] = []
+    for new in sorted((f for f in listed if f.path not in known), key=lambda f: (f.modified, f.path)):
+        (ready if settled(new, now, settle_seconds) else settling).append(new)
+    return settling, ready
 
 
 def changed_files(listed: Iterable[LandingFile], taken: dict[str, FileVersion | None]) -> list[ChangedFile]:
