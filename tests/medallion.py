@@ -18,10 +18,12 @@ GOLD = ("daily_revenue", "revenue_by_country", "revenue_by_category", "sales_kpi
         "customer_lifetime_value")  # fmt: skip
 
 
-def materialize_medallion(settings: Settings, instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
+def materialize_medallion(
+    settings: Settings, instance: dg.DagsterInstance | None = None, tags: dict[str, str] | None = None
+) -> dg.ExecuteInProcessResult:
     models = dbt_models(DBT_PROJECT_DIR, settings.dbt_target)
     assets = [build_bronze_assets(bronze_declarations()), models, gold_reconciliation_check(models)]
-    return dg.materialize(assets, resources=resources_for(settings), instance=instance, raise_on_error=False)
+    return dg.materialize(assets, resources=resources_for(settings), instance=instance, tags=tags, raise_on_error=False)
 
 
 @dataclass(frozen=True)

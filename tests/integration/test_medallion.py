@@ -6,14 +6,15 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import sqlalchemy as sa
 from pyiceberg.catalog.sql import SqlCatalog
 
-from lakehouse.defs.medallion.assets import DBT_EXECUTABLE, DBT_PROJECT_DIR
+from lakehouse.defs.medallion.assets import DBT_EXECUTABLE, DBT_PROJECT_DIR, REBUILD_TAG
 from lakehouse.defs.medallion.resources import dbt_cli
 from lakehouse.engine import LocalEngine
-from lakehouse.iceberg.catalog import catalog_for
+from lakehouse.iceberg.catalog import catalog_for, catalog_tables
 from lakehouse.iceberg.declarations import landing_declarations
 from lakehouse.ingest.database.source import SourceDatabase
 from lakehouse.ingest.landing.load import LandingIngestion
@@ -182,6 +183,54 @@ def test_duplicates_and_corrections_never_block_and_gold_keeps_the_latest_delive
     ]
     oltp_revenue = sum(revenue_from_bronze(settings, "category").values())
     assert engine(settings).scalar("SELECT total_revenue FROM gold.sales_kpis") == oltp_revenue + Decimal("60.00")
+
+
+def current_snapshots(catalog: SqlCatalog) -> dict[str, int | None]:
+    snapshots = {}
+    for namespace, name in catalog_tables(catalog):
+        snapshot = catalog.load_table((namespace, name)).current_snapshot()
+        snapshots[f"{namespace}.{name}"] = snapshot.snapshot_id if snapshot is not None else None
+    return snapshots
+
+
+def built_models(result: dg.ExecuteInProcessResult) -> set[str]:
+    return {
+        event.asset_key.to_user_string()
+        for event in result.get_asset_materialization_events()
+        if event.asset_key.path[0] in {"silver", "gold"}
+    }
+
+
+def test_a_rerun_without_new_data_writes_no_snapshot_and_a_delivery_builds_only_what_reads_it(
+    settings: Settings, classic_source: SourceDatabase, catalog: SqlCatalog
+) -> None:
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert materialize_medallion(settings, instance).success
+        built = current_snapshots(catalog)
+
+        rerun = materialize_medallion(settings, instance)
+        assert rerun.success
+        assert built_models(rerun) == set()
+        assert current_snapshots(catalog) == built
+
+        store = landing_store(settings)
+        delivered_at(store, "marketplace_orders/a.csv", "ebay,1700000001,11,1998-05-01,,France,2,10.00,0\n", 60)
+        LandingIngestion(catalog, store, LANDING).run()
+        delivery = materialize_medallion(settings, instance)
+        assert delivery.success
+        # The models that read the marketplace lines, and none other.
+        assert built_models(delivery) == {
+            "silver/stg_marketplace_orders", "silver/sales_master", "gold/daily_revenue", "gold/revenue_by_country",
+            "gold/revenue_by_category", "gold/sales_kpis", "gold/customer_rfm", "gold/customer_lifetime_value",
+            "gold/sales_unified",
+        }  # fmt: skip
+        changed = {name for name, snapshot in current_snapshots(catalog).items() if snapshot != built.get(name)}
+        assert changed == {"bronze.marketplace_orders"} | {name.replace("/", ".") for name in built_models(delivery)}
+        assert engine(settings).scalar("SELECT count(*) FROM gold.sales_unified WHERE channel = 'marketplace'") == 1
+
+        # A run tagged to rebuild builds every model, whatever changed.
+        rebuild = materialize_medallion(settings, instance, tags={REBUILD_TAG: "true"})
+        assert len(built_models(rebuild)) == 16
 
 
 def test_the_dbt_unit_tests_pass(classic_lakehouse: BuiltLakehouse) -> None:

@@ -4,12 +4,14 @@ Asset keys come from the dbt project itself: each source declares its bronze ass
 ``meta`` (``["bronze", table]``), and each model is keyed by the schema it is configured to land
 in and its name (``["silver", name]``, ``["gold", name]``), so bronze → silver → gold is one
 lineage. dbt tests, source tests included, are asset checks. Each model's materialisation
-carries its Iceberg row count and snapshot id, read from the catalog after dbt committed it.
+carries its Iceberg row count and snapshot id, read from the catalog after dbt committed it, and
+the snapshots of the tables it read: a run builds only the models whose inputs changed (`plan`).
 """
 
+import json
 import shutil
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,20 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.table import Table
 
 from lakehouse.defs.bronze import LOADED
+from lakehouse.defs.medallion.plan import (
+    INPUTS,
+    BuildPlan,
+    Snapshots,
+    last_build,
+    model_code_version,
+    model_inputs,
+    plan_build,
+    project_macros,
+    table_name,
+)
 from lakehouse.defs.resources import IcebergCatalogResource
 from lakehouse.iceberg.catalog import prepare_catalog
 from lakehouse.iceberg.commits import current_row_count
@@ -28,10 +42,23 @@ from lakehouse.settings import CHECKOUT_ROOT, load_settings
 DBT_PROJECT_DIR = CHECKOUT_ROOT / "dbt"
 # The dbt installed beside this interpreter, whether or not its virtualenv is activated.
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+# A run with this tag set to "true" builds every selected model, changed or not.
+REBUILD_TAG = "lakehouse/rebuild"
 
 
 class LakehouseTranslator(DagsterDbtTranslator):
-    """Groups by medallion layer; silver and gold follow new bronze data as soon as it lands."""
+    """Groups by medallion layer; silver and gold follow new bronze data as soon as it lands.
+
+    A model's code version covers its SQL, its config and the project's macros (`plan`)."""
+
+    def __init__(self, macros: str, settings: DagsterDbtTranslatorSettings) -> None:
+        super().__init__(settings=settings)
+        self.macros = macros
+
+    def get_code_version(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] != "model":
+            return super().get_code_version(dbt_resource_props)
+        return model_code_version(dbt_resource_props, self.macros)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "source":
@@ -52,6 +79,22 @@ def dbt_project(project_dir: Path, target: str) -> DbtProject:
             f"dbt manifest {project.manifest_path} is missing; it is prepared at build time by `make install`"
         )
     return project
+
+
+def _snapshot(table: Table) -> str | None:
+    snapshot = table.current_snapshot()
+    return str(snapshot.snapshot_id) if snapshot is not None else None
+
+
+def current_snapshots(catalog: Catalog, tables: Iterable[str]) -> dict[str, str | None]:
+    """The current snapshot id of each ``schema.table``; None for a table with none, or no table."""
+    snapshots: dict[str, str | None] = {}
+    for name in tables:
+        try:
+            snapshots[name] = _snapshot(catalog.load_table(tuple(name.split("."))))
+        except NoSuchTableError:
+            snapshots[name] = None
+    return snapshots
 
 
 def _iceberg_metadata(catalog: Catalog, key: dg.AssetKey) -> dict[str, Any]:
@@ -82,13 +125,48 @@ def failed_bronze_tables(context: dg.AssetExecutionContext) -> set[str]:
     return failed
 
 
+def _recorded_inputs(
+    manifest: Mapping[str, Any], unique_id: str, bronze: Snapshots, catalog: Catalog
+) -> dict[str, str | None]:
+    """The snapshots a just-built model read: bronze as it was before dbt started, the models
+    it reads as they are now (no other run builds them meanwhile)."""
+    parents = model_inputs(manifest, unique_id)
+    read = {table_name(manifest, parent): parent.startswith("source.") for parent in parents}
+    models = [name for name, is_source in read.items() if not is_source]
+    sources = {name: bronze.get(name) for name, is_source in read.items() if is_source}
+    return sources | current_snapshots(catalog, models)
+
+
+def build_plan(
+    context: dg.AssetExecutionContext,
+    manifest: Mapping[str, Any],
+    keys: Mapping[str, dg.AssetKey],
+    snapshots: Snapshots,
+) -> BuildPlan:
+    selected = [unique_id for unique_id, key in keys.items() if key in context.selected_asset_keys]
+    return plan_build(
+        manifest,
+        selected,
+        snapshots,
+        lambda unique_id: last_build(context.instance, keys[unique_id]),
+        rebuild=context.run.tags.get(REBUILD_TAG) == "true",
+    )
+
+
 def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
-    translator = LakehouseTranslator(settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True))
+    manifest = json.loads(project.manifest_path.read_text())
+    settings = DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True)
+    translator = LakehouseTranslator(project_macros(manifest), settings)
+    models = {
+        unique_id: translator.get_asset_key(node)
+        for unique_id, node in manifest["nodes"].items()
+        if node["resource_type"] == "model"
+    }
+    unique_ids = {key: unique_id for unique_id, key in models.items()}
+    tables = sorted({table_name(manifest, unique_id) for unique_id in [*models, *manifest["sources"]]})
 
     # One build at a time, across runs and processes (the instance limits every pool to 1).
-    @dbt_assets(
-        manifest=project.manifest_path, dagster_dbt_translator=translator, project=project, pool="medallion_models"
-    )
+    @dbt_assets(manifest=manifest, dagster_dbt_translator=translator, project=project, pool="medallion_models")
     def medallion_models(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, iceberg: IcebergCatalogResource
     ) -> Iterator[Any]:
@@ -98,19 +176,33 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
         created = prepare_catalog(catalog)
         if created:
             context.log.info(f"created the declared tables {', '.join(created)}")
+        snapshots = current_snapshots(catalog, tables)
+        plan = build_plan(context, manifest, models, snapshots)
+        if plan.unchanged:
+            names = ", ".join(sorted(manifest["nodes"][unique_id]["name"] for unique_id in plan.unchanged))
+            context.log.info(f"unchanged since their last build, with every table they read: {names}")
+        if not plan.build:
+            return
         # dbt's unit tests check the models' logic on fixed rows, not the data: they run in the
-        # project's tests (`make test`), not in every run, as dbt advises for production.
-        arguments = ["build", "--exclude-resource-type", "unit_test"]
+        # project's tests (`make test`), not in every run, as dbt advises for production. The
+        # artifacts (manifest.json, run_results.json) are not read: the events carry the results.
+        arguments = ["build", "--exclude-resource-type", "unit_test", "--no-write-json"]
+        excluded = plan.dbt_exclude(manifest)
         failed = sorted(failed_bronze_tables(context))
         if failed:
             context.log.warning(f"left out, with every model downstream, because their load failed: {failed}")
+            excluded += [f"source:bronze.{table}+" for table in failed]
+        if excluded:
             # One argument: dbt reads the values after --exclude as one space-separated union.
-            arguments += ["--exclude", " ".join(f"source:bronze.{table}+" for table in failed)]
+            arguments += ["--exclude", " ".join(excluded)]
         invocation = dbt.cli(arguments, context=context)
         for event in invocation.stream():
             if isinstance(event, dg.Output):
                 key = context.asset_key_for_output(event.output_name)
-                event = event.with_metadata({**event.metadata, **_iceberg_metadata(catalog, key)})
+                inputs = _recorded_inputs(manifest, unique_ids[key], snapshots, catalog)
+                event = event.with_metadata(
+                    {**event.metadata, **_iceberg_metadata(catalog, key), INPUTS: dg.MetadataValue.json(inputs)}
+                )
             yield event
         # Reached only when dbt succeeded: a failed run's artifacts (its dbt.log, the compiled SQL)
         # stay under LAKEHOUSE_HOME to be looked at; a successful run's, about 5 MB, would pile up.
