@@ -82,6 +82,7 @@ bench: install
 	$(BIN)/python -m bench.landing --rows 5000000
 	$(BIN)/python -m bench.events --count 1000000
 	$(BIN)/python -m bench.latency --files 10 --events 10
+	$(BIN)/python -m bench.noop --runs 5
 
 # PostgreSQL, MinIO, Kafka and Trino for LAKEHOUSE_PROFILE=stack, without Docker; installed
 # once into .cache/services, data kept under $(LAKEHOUSE_HOME)/services.

@@ -1,5 +1,6 @@
 """The Dagster code location. It only assembles: each domain under `defs/` owns its definitions."""
 
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -14,5 +15,8 @@ def defs() -> dg.Definitions:
     load_settings()
     # The defs folder alone. `dg.load_from_defs_folder` also describes every component type the
     # installed libraries offer, for dg's scaffolding tools: over a second of every run's start.
-    tree = dg.ComponentTree.for_project(path_within_project=Path(__file__).parent)
-    return tree.build_defs_at_path(Path())
+    # It silences the preview warnings of the loader underneath; so does this.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        tree = dg.ComponentTree.for_project(path_within_project=Path(__file__).parent)
+        return tree.build_defs_at_path(Path())

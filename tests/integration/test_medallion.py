@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 from pyiceberg.catalog.sql import SqlCatalog
 
-from lakehouse.defs.medallion.assets import DBT_EXECUTABLE, DBT_PROJECT_DIR, REBUILD_TAG
+from lakehouse.defs.medallion.assets import DBT_EXECUTABLE, DBT_PROJECT_DIR
+from lakehouse.defs.medallion.plan import REBUILD_TAG
 from lakehouse.defs.medallion.resources import dbt_cli
 from lakehouse.engine import LocalEngine
 from lakehouse.iceberg.catalog import catalog_for, catalog_tables

@@ -25,6 +25,7 @@ from pyiceberg.table import Table
 from lakehouse.defs.bronze import LOADED
 from lakehouse.defs.medallion.plan import (
     INPUTS,
+    REBUILD_TAG,
     BuildPlan,
     Snapshots,
     last_build,
@@ -42,8 +43,6 @@ from lakehouse.settings import CHECKOUT_ROOT, load_settings
 DBT_PROJECT_DIR = CHECKOUT_ROOT / "dbt"
 # The dbt installed beside this interpreter, whether or not its virtualenv is activated.
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
-# A run with this tag set to "true" builds every selected model, changed or not.
-REBUILD_TAG = "lakehouse/rebuild"
 
 
 class LakehouseTranslator(DagsterDbtTranslator):

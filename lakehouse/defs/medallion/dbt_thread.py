@@ -16,8 +16,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import IO
 
-from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-from dbt.cli.main import dbtRunner
 from dbt_common.events.base_types import EventLevel, EventMsg
 from dbt_common.events.functions import msg_to_json
 
@@ -63,6 +61,11 @@ class DbtThread:
             self._lines.flush()
 
     def _invoke(self, args: list[str], environment: Mapping[str, str]) -> None:
+        # Imported when dbt runs: the code location loads without them, and a run with no model
+        # to build does not spend the second they take.
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+        from dbt.cli.main import dbtRunner
+
         try:
             with _INVOCATION, environment_variables(environment):
                 try:

@@ -23,6 +23,8 @@ from typing import Any
 import dagster as dg
 
 INPUTS = "lakehouse/inputs"
+# A run with this tag set to "true" builds every selected model, changed or not.
+REBUILD_TAG = "lakehouse/rebuild"
 SNAPSHOT = "snapshot_id"
 CODE_VERSION_TAG = "dagster/code_version"
 PROJECT_PACKAGE = "lakehouse"
