@@ -27,6 +27,7 @@ from lakehouse.iceberg.commits import current_row_count
 
 # As dbt's DuckDB (dbt/profiles.yml); threads are DuckDB's default, one per core.
 MEMORY_LIMIT = "2GB"
+PARTIAL_PARSE = "partial_parse.msgpack"
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,13 @@ class Model:
 
 
 def run_dbt(target_path: Path, *arguments: str) -> None:
-    """dbt ``arguments`` on the project's duckdb target, its artifacts under ``target_path``."""
+    """dbt ``arguments`` on the project's duckdb target, its artifacts under ``target_path``.
+
+    dbt starts from the partial parse prepared at build time (`make install`), as the medallion's
+    dbt runs do (dagster-dbt copies it into each run's target path), rather than parsing the
+    whole project again."""
+    target_path.mkdir(parents=True, exist_ok=True)
+    shutil.copy(DBT_PROJECT_DIR / "target" / PARTIAL_PARSE, target_path)
     subprocess.run(
         [DBT_EXECUTABLE, *arguments, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
          "--target", "duckdb", "--target-path", str(target_path)],

@@ -3,7 +3,8 @@
 Generation is excluded. The `medallion` job runs in process, as `lakehouse materialize` runs it;
 its time is split into the bronze step, the dbt step and Dagster's own overhead (run start,
 planning, event handling). dbt's fixed start-up cost is measured separately with a run that
-selects nothing, so the dbt step can be read as start-up plus model work.
+selects nothing, from the same partial parse as the job's dbt run, so the dbt step can be read
+as start-up plus model work (models, their Iceberg commits and dbt's tests).
 
 In the same run, once the job has built bronze through gold, the floor (`direct_duckdb`, see
 `bench.floor`) is the same model SQL, compiled by dbt as a full refresh, run directly in DuckDB
