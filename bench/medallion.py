@@ -3,7 +3,15 @@
 Generation is excluded. The `medallion` job runs in process, as `lakehouse materialize` runs it;
 its time is split into the bronze step, the dbt step and Dagster's own overhead (run start,
 planning, event handling). dbt's fixed start-up cost is measured separately with a run that
-selects nothing, so the dbt step can be read as start-up plus model work.
+selects nothing, from the same partial parse as the job's dbt run, so the dbt step can be read
+as start-up plus model work (models, their Iceberg commits and dbt's tests).
+
+In the same run, once the job has built bronze through gold, the floor (`direct_duckdb`, see
+`bench.floor`) is the same model SQL, compiled by dbt as a full refresh, run directly in DuckDB
+over the same bronze data files in dbt's dependency order, each model written to Parquet. It
+excludes dbt itself (start-up, parsing, materializations, tests) and the Iceberg commits; the
+compile and attaching bronze are not timed. Its gold row counts must match the Iceberg gold
+tables'. `dbt/direct` is the dbt step's time over the floor's.
 
     python -m bench.medallion --scale 1M,10M
 """
@@ -24,15 +32,13 @@ STEP_TIMEOUT_S = 3600
 def _measure(home: Path) -> dict[str, float]:
     import dagster as dg
 
+    from bench.floor import compiled_models, direct_duckdb, run_dbt
     from lakehouse.definitions import defs
-    from lakehouse.defs.medallion.assets import DBT_EXECUTABLE, DBT_PROJECT_DIR
+    from lakehouse.iceberg.catalog import catalog_for
+    from lakehouse.settings import load_settings
 
     started = time.perf_counter()
-    subprocess.run(
-        [DBT_EXECUTABLE, "run", "--select", "nothing_matches_this", "--project-dir", str(DBT_PROJECT_DIR),
-         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(home / "dbt-startup")],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    run_dbt(home / "dbt-startup", "run", "--select", "nothing_matches_this")
     dbt_startup = time.perf_counter() - started
 
     job = defs().resolve_job_def("medallion")
@@ -52,6 +58,7 @@ def _measure(home: Path) -> dict[str, float]:
     bronze = steps.pop("extract_northwind")
     dbt = steps.pop("medallion_models")
     checks = sum(steps.values())
+    floor = direct_duckdb(catalog_for(load_settings()), compiled_models(home / "floor-compile"), home / "floor")
     return {
         "total": total,
         "bronze": bronze,
@@ -59,6 +66,8 @@ def _measure(home: Path) -> dict[str, float]:
         "python_checks": checks,
         "dagster_overhead": total - bronze - dbt - checks,
         "dbt_startup": dbt_startup,
+        "direct_duckdb": floor,
+        "dbt/direct": dbt / floor,
     }
 
 
@@ -74,9 +83,9 @@ def main() -> None:
     from lakehouse_dev.generators.northwind.generator import parse_scale
     from lakehouse_dev.generators.northwind.load import write_northwind
 
-    columns = ("total", "bronze", "dbt", "python_checks", "dagster_overhead", "dbt_startup")
-    header = f"{'scale':>8} " + " ".join(f"{name:>16}" for name in columns)
-    print(header + "   (seconds)")
+    columns = ("total", "bronze", "dbt", "python_checks", "dagster_overhead", "dbt_startup", "direct_duckdb")
+    header = f"{'scale':>8} " + " ".join(f"{name:>16}" for name in (*columns, "dbt/direct"))
+    print(header + "   (seconds; dbt/direct a ratio)")
     print("-" * len(header))
     for scale in arguments.scale.split(","):
         home = Path(tempfile.mkdtemp(prefix=f"lakehouse-medallion-{scale}-"))
@@ -89,7 +98,8 @@ def main() -> None:
         if completed.returncode != 0:
             raise SystemExit(f"medallion at {scale} failed:\n{completed.stderr[-4000:]}{completed.stdout[-2000:]}")
         figures = json.loads(completed.stdout.strip().splitlines()[-1])
-        print(f"{scale:>8} " + " ".join(f"{figures[name]:>16.1f}" for name in columns))
+        seconds = " ".join(f"{figures[name]:>16.1f}" for name in columns)
+        print(f"{scale:>8} {seconds} {figures['dbt/direct']:>16.2f}")
         shutil.rmtree(home, ignore_errors=True)
 
 
