@@ -14,7 +14,6 @@ from typing import TypeVar
 
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException
-from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
@@ -117,26 +116,30 @@ def commit_load(
     """
     properties = {} if callable(position) else {summary_key(name): value for name, value in position.items()}
     rows = 0
+    # A replacement removes every data file in the same snapshot that adds the new ones: one
+    # snapshot, where pyiceberg's delete-then-append writes two and works out the delete row by row.
+    removed = [task.file for task in table.scan().plan_files()] if replace else list(replaced_files)
     with closed_after(chunks), table.transaction() as transaction:
         if new_columns is not None and len(new_columns) > 0:
             with transaction.update_schema() as schema_update:
                 schema_update.union_by_name(new_columns)
-        target = transaction.table_metadata.schema().as_arrow()
+        # Read once: each read of a transaction's metadata is a deep copy of the table's whole
+        # history, tens of milliseconds for a table of a few dozen snapshots.
+        metadata = transaction.table_metadata
+        target = metadata.schema().as_arrow()
         # One counter across chunks: file names are uuid plus counter, and must not repeat.
         file_counter = itertools.count()
-        if replace and current_row_count(table) > 0:
-            transaction.delete(AlwaysTrue(), snapshot_properties=properties)
         snapshot = transaction.update_snapshot(snapshot_properties=properties)
-        with snapshot.overwrite() if replaced_files else snapshot.fast_append() as append:
-            for replaced in replaced_files:
-                append.delete_data_file(replaced)
+        with snapshot.overwrite() if removed else snapshot.fast_append() as append:
+            for data_file in removed:
+                append.delete_data_file(data_file)
             for chunk in chunks:
                 chunk = conform(chunk, target, ".".join(table.name()))
                 rows += chunk.num_rows
                 # The private writer is what Transaction.append uses; calling it per chunk keeps
                 # every chunk in one snapshot, which the public API offers only for unpartitioned tables.
                 for data_file in _dataframe_to_data_files(
-                    table_metadata=transaction.table_metadata,
+                    table_metadata=metadata,
                     write_uuid=append.commit_uuid,
                     df=chunk,
                     io=table.io,
