@@ -27,7 +27,7 @@ import typer
 from typer.core import TyperGroup
 
 from lakehouse.engine import QueryError
-from lakehouse.iceberg.declarations import FileFormat
+from lakehouse.iceberg.formats import FileFormat
 from lakehouse.settings import (
     Settings,
     SettingsError,

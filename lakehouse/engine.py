@@ -20,7 +20,8 @@ import trino
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
-from lakehouse.iceberg.catalog import NAMESPACES, catalog_for, catalog_tables
+from lakehouse.iceberg import NAMESPACES
+from lakehouse.iceberg.catalog import catalog_for, catalog_tables
 from lakehouse.settings import Profile, Settings
 
 LOCAL_SCHEME = "file://"
