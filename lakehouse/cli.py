@@ -96,12 +96,8 @@ def _home_variable() -> str:
 
 def as_fault(error: Exception) -> Fault:
     """The one line and exit code for an error that reached the top of a command."""
-    # Imported here, when a command failed: most commands never load the Kafka client.
     from lakehouse.engine import QueryError
-    from lakehouse.ingest.database.extract import BackfillError
-    from lakehouse.ingest.events.client import KafkaUnavailable
     from lakehouse.settings import SettingsError
-    from lakehouse_dev.services.process import ServiceUnavailable
 
     if _disk_full(error):
         where = getattr(error, "filename", None) or _home_variable()
@@ -113,6 +109,17 @@ def as_fault(error: Exception) -> Fault:
             return Fault(str(error), ExitCode.USAGE)
         case QueryError():
             return Fault(f"query failed: {error}")
+    return _other_fault(error)
+
+
+def _other_fault(error: Exception) -> Fault:
+    # Imported here, when a command failed otherwise: a failed query loads neither the extraction
+    # (pyiceberg, SQLAlchemy) nor the Kafka client.
+    from lakehouse.ingest.database.extract import BackfillError
+    from lakehouse.ingest.events.client import KafkaUnavailable
+    from lakehouse_dev.services.process import ServiceUnavailable
+
+    match error:
         case BackfillError():
             return Fault(str(error), ExitCode.USAGE)
         case KafkaUnavailable():
