@@ -2,6 +2,10 @@
 
 Every fault a user can act on ends the command with one red line naming the file, table,
 setting or server and what to do, and an exit code (`ExitCode`); `--debug` shows tracebacks.
+
+Each command imports what it needs when it runs, so that `lakehouse --help` starts at once and
+`lakehouse query` loads neither Dagster nor dbt, SQLAlchemy nor (mostly) pyiceberg: the module's
+own imports are the standard library's and Typer's.
 """
 
 import csv
@@ -11,7 +15,6 @@ import json
 import math
 import os
 import signal
-import socket
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -21,22 +24,10 @@ from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import pyarrow as pa
-import sqlalchemy as sa
 import typer
 from typer.core import TyperGroup
 
-from lakehouse.engine import QueryError
-from lakehouse.iceberg.declarations import FileFormat
-from lakehouse.settings import (
-    Settings,
-    SettingsError,
-    check_database_url,
-    check_home,
-    check_source,
-    load_settings,
-    sqlite_path,
-)
+from lakehouse.iceberg.formats import FileFormat
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -44,7 +35,8 @@ if TYPE_CHECKING:
     # The Click that this Typer vendors, whose Context the commands' invoke takes.
     from typer._click.core import Context as ClickContext
 
-    from lakehouse.engine import QueryEngine
+    from lakehouse.engine import QueryEngine, Records
+    from lakehouse.settings import Settings
 
 
 class ExitCode(IntEnum):
@@ -69,10 +61,18 @@ def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
-KAFKA_REMEDY = (
-    "start it with `lakehouse services up` (the stack's broker), or set "
-    f"{Settings.variable_for('kafka_bootstrap_servers')} to a running broker"
-)
+def _variable(setting: str) -> str:
+    """The environment variable of ``setting``."""
+    from lakehouse.settings import Settings
+
+    return Settings.variable_for(setting)
+
+
+def _kafka_remedy() -> str:
+    return (
+        "start it with `lakehouse services up` (the stack's broker), or set "
+        f"{_variable('kafka_bootstrap_servers')} to a running broker"
+    )
 
 
 # How a full disk reads from the OS, and from SQLite through any of its drivers.
@@ -85,7 +85,9 @@ def _disk_full(error: Exception) -> bool:
 
 def _home_variable() -> str:
     """``LAKEHOUSE_HOME (its value)``, or only the name when the settings do not load."""
-    variable = Settings.variable_for("home")
+    from lakehouse.settings import SettingsError, load_settings
+
+    variable = _variable("home")
     try:
         return f"{variable} ({load_settings().home})"
     except SettingsError:
@@ -94,10 +96,8 @@ def _home_variable() -> str:
 
 def as_fault(error: Exception) -> Fault:
     """The one line and exit code for an error that reached the top of a command."""
-    # Imported here, when a command failed: most commands never load the Kafka client.
-    from lakehouse.ingest.database.extract import BackfillError
-    from lakehouse.ingest.events.client import KafkaUnavailable
-    from lakehouse_dev.services.process import ServiceUnavailable
+    from lakehouse.engine import QueryError
+    from lakehouse.settings import SettingsError
 
     if _disk_full(error):
         where = getattr(error, "filename", None) or _home_variable()
@@ -109,10 +109,21 @@ def as_fault(error: Exception) -> Fault:
             return Fault(str(error), ExitCode.USAGE)
         case QueryError():
             return Fault(f"query failed: {error}")
+    return _other_fault(error)
+
+
+def _other_fault(error: Exception) -> Fault:
+    # Imported here, when a command failed otherwise: a failed query loads neither the extraction
+    # (pyiceberg, SQLAlchemy) nor the Kafka client.
+    from lakehouse.ingest.database.extract import BackfillError
+    from lakehouse.ingest.events.client import KafkaUnavailable
+    from lakehouse_dev.services.process import ServiceUnavailable
+
+    match error:
         case BackfillError():
             return Fault(str(error), ExitCode.USAGE)
         case KafkaUnavailable():
-            return Fault(f"{error}; {KAFKA_REMEDY}")
+            return Fault(f"{error}; {_kafka_remedy()}")
         case ServiceUnavailable():
             return Fault(str(error))
         case OSError(errno=errno.EACCES | errno.EPERM | errno.EROFS):
@@ -169,33 +180,40 @@ class Database:
 
     what: str
     setting: str
+    # ``{variable}`` stands for the setting's environment variable.
     remedy: str
 
     def describe(self, url: str, error: Exception) -> str:
         """The line for ``error`` from opening this database at ``url``."""
+        from lakehouse.settings import sqlite_path
+
         reason = _first_line(str(getattr(error, "orig", None) or error))
-        shown = str(sqlite_path(url) or sa.make_url(url).render_as_string(hide_password=True))
+        path = sqlite_path(url)
+        shown = str(path) if path else _hide_password(url)
+        remedy = self.remedy.format(variable=_variable(self.setting))
         if "locked" in reason:
             return (
                 f"{self.what} {shown} is locked by another process (a run of `make dev` or another lakehouse "
                 "command); run again when it has finished"
             )
         if "not a database" in reason:
-            return f"{self.what} {shown} is not a SQLite database: {self.remedy}"
-        problem = "cannot be opened" if sqlite_path(url) else "is not reachable"
-        return f"{self.what} {shown} {problem} ({reason}): {self.remedy}"
+            return f"{self.what} {shown} is not a SQLite database: {remedy}"
+        problem = "cannot be opened" if path else "is not reachable"
+        return f"{self.what} {shown} {problem} ({reason}): {remedy}"
+
+
+def _hide_password(url: str) -> str:
+    import sqlalchemy as sa
+
+    return sa.make_url(url).render_as_string(hide_password=True)
 
 
 CATALOG = Database(
     "the Iceberg catalog database",
     "catalog_uri",
-    f"restore it from a backup, or set {Settings.variable_for('catalog_uri')} to the catalog's database",
+    "restore it from a backup, or set {variable} to the catalog's database",
 )
-SOURCE = Database(
-    "the source database",
-    "source_url",
-    f"start it, or set {Settings.variable_for('source_url')} to your Northwind database",
-)
+SOURCE = Database("the source database", "source_url", "start it, or set {variable} to your Northwind database")
 TARGET = Database("the target database", "--url", "start it, or pass another --url")
 # How long a command waits for another process's lock on a SQLite database before it says so.
 LOCK_WAIT_SECONDS = 5.0
@@ -206,26 +224,38 @@ def check_database(database: Database, url: str) -> None:
     """Open the database at ``url`` and take its write lock for a moment: fail with one line when it
     is not a database, is locked or cannot be reached. A SQLite file that does not exist yet is left
     for its creator."""
+    from lakehouse.settings import sqlite_path
+
     path = sqlite_path(url)
-    try:
-        if path is None:
-            engine = sa.create_engine(url, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
-            try:
-                with engine.connect() as connection:
-                    connection.execute(sa.text("SELECT 1"))
-            finally:
-                engine.dispose()
-        elif path.exists():
+    if path is None:
+        _check_server(database, url)
+    elif path.exists():
+        try:
             with closing(sqlite3.connect(path, timeout=LOCK_WAIT_SECONDS, isolation_level=None)) as connection:
                 connection.execute("BEGIN IMMEDIATE")
                 connection.execute("ROLLBACK")
-    except (sa.exc.DBAPIError, sqlite3.Error) as error:
+        except sqlite3.Error as error:
+            raise Fault(database.describe(url, error)) from None
+
+
+def _check_server(database: Database, url: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.DBAPIError as error:
         raise Fault(database.describe(url, error)) from None
+    finally:
+        engine.dispose()
 
 
 def check_kafka(bootstrap_servers: str) -> None:
     """Fail at once, naming the servers, when no bootstrap server accepts a connection, where the Kafka
     client would retry for its whole timeout."""
+    import socket
+
     reasons = []
     for server in bootstrap_servers.split(","):
         host, _, port = server.strip().rpartition(":")
@@ -234,11 +264,13 @@ def check_kafka(bootstrap_servers: str) -> None:
             return
         except (OSError, ValueError) as error:
             reasons.append(f"{server.strip()}: {getattr(error, 'strerror', None) or error}")
-    raise Fault(f"Kafka is not reachable at {bootstrap_servers} ({'; '.join(reasons)}); {KAFKA_REMEDY}")
+    raise Fault(f"Kafka is not reachable at {bootstrap_servers} ({'; '.join(reasons)}); {_kafka_remedy()}")
 
 
-def _settings(*, catalog: bool = False, **overrides: object) -> Settings:
+def _settings(*, catalog: bool = False, **overrides: object) -> "Settings":
     """The settings, checked at start-up: a writable home and, with ``catalog``, a catalog database that opens."""
+    from lakehouse.settings import check_home, load_settings
+
     settings = load_settings(**overrides)
     check_home(settings)
     if catalog:
@@ -246,18 +278,17 @@ def _settings(*, catalog: bool = False, **overrides: object) -> Settings:
     return settings
 
 
-def _render_table(rows: pa.Table) -> str:
-    header = rows.column_names
-    body = [["" if value is None else str(value) for value in row.values()] for row in rows.to_pylist()]
+def _render_table(rows: "Records") -> str:
+    header = rows.columns
+    body = [["" if value is None else str(value) for value in row.values()] for row in rows.rows]
     widths = [max([len(name)] + [len(line[i]) for line in body]) for i, name in enumerate(header)]
-    numeric = [pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) for t in rows.schema.types]
 
     def line(values: list[str]) -> str:
-        cells = [v.rjust(w) if right else v.ljust(w) for v, w, right in zip(values, widths, numeric, strict=True)]
+        cells = [v.rjust(w) if right else v.ljust(w) for v, w, right in zip(values, widths, rows.numeric, strict=True)]
         return " | ".join(cells).rstrip()
 
     rule = "-+-".join("-" * w for w in widths)
-    count = f"({rows.num_rows} row{'s' if rows.num_rows != 1 else ''})"
+    count = f"({len(rows.rows)} row{'s' if len(rows.rows) != 1 else ''})"
     return "\n".join([line(header), rule, *(line(b) for b in body), count])
 
 
@@ -278,16 +309,14 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def render(rows: pa.Table, output: OutputFormat) -> str:
+def render(rows: "Records", output: OutputFormat) -> str:
     if output is OutputFormat.JSON:
-        return json.dumps(
-            _finite(rows.to_pylist()), default=_json_default, ensure_ascii=False, indent=2, allow_nan=False
-        )
+        return json.dumps(_finite(rows.rows), default=_json_default, ensure_ascii=False, indent=2, allow_nan=False)
     if output is OutputFormat.CSV:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(rows.column_names)
-        writer.writerows(row.values() for row in rows.to_pylist())
+        writer.writerow(rows.columns)
+        writer.writerows(row.values() for row in rows.rows)
         return buffer.getvalue().rstrip("\n")
     return _render_table(rows)
 
@@ -303,6 +332,7 @@ def generate(
     ] = False,
 ) -> None:
     """Write a deterministic Northwind OLTP database: the six tables the lakehouse extracts."""
+    from lakehouse.settings import check_database_url, sqlite_path
     from lakehouse_dev.generators.northwind.generator import parse_scale
     from lakehouse_dev.generators.northwind.load import present_northwind_tables, write_northwind
     from lakehouse_dev.generators.northwind.schema import NORTHWIND_TABLES
@@ -455,6 +485,7 @@ def materialize(
 
     from lakehouse.definitions import defs
     from lakehouse.instance import prepare_dagster_home
+    from lakehouse.settings import check_source
 
     settings = _settings(catalog=True)
     definitions = defs()
@@ -494,6 +525,7 @@ def backfill(
     from lakehouse.iceberg.declarations import bronze_declarations
     from lakehouse.ingest.database.extract import Extraction
     from lakehouse.ingest.database.source import SourceDatabase
+    from lakehouse.settings import check_source
 
     settings = _settings(catalog=True)
     declarations = {declaration.table: declaration for declaration in bronze_declarations()}
@@ -516,7 +548,7 @@ def backfill(
     )
 
 
-def _engine(settings: Settings) -> "QueryEngine":
+def _engine(settings: "Settings") -> "QueryEngine":
     from lakehouse.engine import engine_for
 
     return engine_for(settings)
@@ -540,7 +572,7 @@ def kpis() -> None:
     engine = _engine(_settings(catalog=True))
     try:
         for title, sql in KPI_QUERIES.items():
-            typer.echo(f"\n{title}\n{render(engine.query(sql), OutputFormat.TABLE)}")
+            typer.echo(f"\n{title}\n{render(engine.records(sql), OutputFormat.TABLE)}")
     except MissingTableError as error:
         raise Fault(f"gold is not built yet ({error}); run `lakehouse materialize --job medallion`") from None
     finally:
@@ -555,7 +587,7 @@ def query(
     """Run SQL on the configured engine and print the result. A query reads only the tables it names."""
     engine = _engine(_settings(catalog=True))
     try:
-        rows = engine.query(sql)
+        rows = engine.records(sql)
     finally:
         engine.close()
     typer.echo(render(rows, output))
@@ -566,6 +598,9 @@ def tables(
     output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
 ) -> None:
     """List every Iceberg table with its row count and current snapshot."""
+    import pyarrow as pa
+
+    from lakehouse.engine import Records
     from lakehouse.iceberg.catalog import catalog_for, catalog_tables
     from lakehouse.iceberg.commits import current_row_count
 
@@ -588,7 +623,7 @@ def tables(
     schema = pa.schema(
         [("table", pa.string()), ("rows", pa.int64()), ("snapshot_id", pa.string()), ("committed_at", pa.string())]
     )
-    typer.echo(render(pa.Table.from_pylist(listing, schema), output))
+    typer.echo(render(Records.from_arrow(pa.Table.from_pylist(listing, schema)), output))
 
 
 @app.command("deliver-files")
@@ -660,7 +695,7 @@ services = typer.Typer(help="The stack's servers (PostgreSQL, MinIO, Kafka, Trin
 app.add_typer(services, name="services")
 
 
-def _services_dir(settings: Settings) -> Path:
+def _services_dir(settings: "Settings") -> Path:
     return settings.home / "services"
 
 

@@ -6,22 +6,31 @@ Each table becomes a view over the Parquet data files of its current snapshot, r
 name (``union_by_name``), so columns added by schema evolution read as null in older files.
 A table whose snapshot carries delete files is read through pyiceberg instead, which applies
 them. Relations pin the snapshot current when they were attached.
+
+DuckDB, Trino's client, pyarrow and pyiceberg are imported where they are used, for a
+`lakehouse query` to start fast: on `stack` it loads neither DuckDB nor pyiceberg; on `local`
+pyiceberg only for a table whose current files are not in the `SnapshotFiles` cache yet, and
+pyarrow (a fifth of a second, with numpy) only for a result with a type that DuckDB converts to
+Python values otherwise than Arrow does (`Records`).
 """
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache, cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-import duckdb
-import pyarrow as pa
-import trino
-from pyiceberg.catalog import Catalog
-from pyiceberg.table import Table
-
-from lakehouse.iceberg.catalog import NAMESPACES, catalog_for, catalog_tables
+from lakehouse.iceberg import NAMESPACES
+from lakehouse.iceberg.snapshot_files import SnapshotFiles
 from lakehouse.settings import Profile, Settings
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.table import Table
 
 LOCAL_SCHEME = "file://"
 STAGED_ROWS = "__lakehouse_staged_rows"
@@ -77,7 +86,7 @@ def _damaged(table: str, paths: Iterable[str], error: Exception) -> DamagedTable
     return DamagedTableError(table, path, detail)
 
 
-def _drop_relation(connection: duckdb.DuckDBPyConnection, namespace: str, name: str) -> None:
+def _drop_relation(connection: "duckdb.DuckDBPyConnection", namespace: str, name: str) -> None:
     kinds = connection.execute(
         "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [namespace, name],
@@ -87,15 +96,34 @@ def _drop_relation(connection: duckdb.DuckDBPyConnection, namespace: str, name: 
         connection.execute(f"DROP {keyword} {quote(namespace)}.{quote(name)}")
 
 
-def attach_table(connection: duckdb.DuckDBPyConnection, table: Table, namespace: str, name: str) -> list[str]:
+def _replaceable(connection: "duckdb.DuckDBPyConnection", namespace: str, name: str) -> str:
+    """``namespace.name`` quoted, with nothing there any more."""
+    connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(namespace)}")
+    _drop_relation(connection, namespace, name)
+    return f"{quote(namespace)}.{quote(name)}"
+
+
+def _create_file_view(connection: "duckdb.DuckDBPyConnection", relation: str, label: str, paths: list[str]) -> None:
+    import duckdb
+
+    files = ", ".join(literal(path) for path in paths)
+    try:
+        # DuckDB reads every file's footer here, to bind the view's columns.
+        connection.execute(f"CREATE VIEW {relation} AS SELECT * FROM read_parquet([{files}], union_by_name = true)")
+    except (duckdb.Error, OSError) as error:
+        raise _damaged(label, paths, error) from error
+
+
+def attach_table(connection: "duckdb.DuckDBPyConnection", table: "Table", namespace: str, name: str) -> list[str]:
     """Make ``namespace.name`` in DuckDB read the table's current snapshot, replacing what was there.
 
     Returns the local paths of the data files the relation reads, by which a later read error
-    names its table. Raises `DamagedTableError` when a data file cannot be read.
+    names its table: none when the relation holds the rows themselves. Raises `DamagedTableError`
+    when a data file cannot be read.
     """
-    connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(namespace)}")
-    _drop_relation(connection, namespace, name)
-    relation = f"{quote(namespace)}.{quote(name)}"
+    import duckdb
+
+    relation = _replaceable(connection, namespace, name)
     label = f"{namespace}.{name}"
     try:
         tasks = list(table.scan().plan_files())
@@ -103,12 +131,10 @@ def attach_table(connection: duckdb.DuckDBPyConnection, table: Table, namespace:
         raise _damaged(label, [], error) from error
     paths = [task.file.file_path.removeprefix(LOCAL_SCHEME) for task in tasks]
     local = all(task.file.file_path.startswith(LOCAL_SCHEME) for task in tasks)
+    if tasks and local and not any(task.delete_files for task in tasks):
+        _create_file_view(connection, relation, label, paths)
+        return paths
     try:
-        if tasks and local and not any(task.delete_files for task in tasks):
-            files = ", ".join(literal(path) for path in paths)
-            # DuckDB reads every file's footer here, to bind the view's columns.
-            connection.execute(f"CREATE VIEW {relation} AS SELECT * FROM read_parquet([{files}], union_by_name = true)")
-            return paths
         # Empty tables, and snapshots with delete files, go through pyiceberg, which applies deletes.
         rows = table.scan().to_arrow() if tasks else table.schema().as_arrow().empty_table()
     except (duckdb.Error, OSError) as error:
@@ -122,8 +148,8 @@ def attach_table(connection: duckdb.DuckDBPyConnection, table: Table, namespace:
 
 
 def attach_catalog(
-    connection: duckdb.DuckDBPyConnection,
-    catalog: Catalog,
+    connection: "duckdb.DuckDBPyConnection",
+    catalog: "Catalog",
     tables: Iterable[tuple[str, str]] | None = None,
     *,
     damaged_fail_when_read: bool = False,
@@ -134,6 +160,8 @@ def attach_catalog(
     relation that fails with its `DamagedTableError` message when read. A dbt run then rebuilds the
     models that replace it without reading it, and only those that read it fail.
     """
+    from lakehouse.iceberg.catalog import catalog_tables
+
     for namespace in NAMESPACES:
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(namespace)}")
     for namespace, name in catalog_tables(catalog) if tables is None else tables:
@@ -158,7 +186,7 @@ def _base_tables(node: object) -> Iterator[tuple[str, str]]:
             yield from _base_tables(value)
 
 
-def named_tables(connection: duckdb.DuckDBPyConnection, sql: str) -> set[tuple[str, str]] | None:
+def named_tables(connection: "duckdb.DuckDBPyConnection", sql: str) -> set[tuple[str, str]] | None:
     """The medallion's (namespace, table) pairs that ``sql`` names, from DuckDB's own parse of it,
     which reads nothing.
 
@@ -172,16 +200,74 @@ def named_tables(connection: duckdb.DuckDBPyConnection, sql: str) -> set[tuple[s
     return {(schema, table) for schema, table in _base_tables(parsed["statements"]) if schema in NAMESPACES}
 
 
+@dataclass(frozen=True)
+class Records:
+    """A result as the command line prints it: its columns, which of them hold numbers, and its rows
+    as the Python values Arrow's ``to_pylist`` gives."""
+
+    columns: list[str]
+    numeric: list[bool]
+    rows: list[dict[str, Any]]
+
+    @classmethod
+    def from_arrow(cls, table: "pa.Table") -> "Records":
+        import pyarrow as pa
+
+        types = table.schema.types
+        numeric = [pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) for t in types]
+        return cls(table.column_names, numeric, table.to_pylist())
+
+
+# DuckDB's types whose Python values DuckDB gives as Arrow does (tests/unit/test_engines.py compares
+# them); a result of others is converted through Arrow.
+DUCKDB_INTEGERS = ("tinyint", "smallint", "integer", "bigint", "utinyint", "usmallint", "uinteger", "ubigint")
+DUCKDB_NUMBERS = frozenset((*DUCKDB_INTEGERS, "float", "double", "decimal"))
+DUCKDB_AS_ARROW = DUCKDB_NUMBERS | {"boolean", "varchar", "date", "timestamp", "blob", "null"}
+
+Fetched = TypeVar("Fetched")
+
+
+def _arrow(relation: "duckdb.DuckDBPyRelation | None") -> "pa.Table":
+    import pyarrow as pa
+
+    # Statements that return no rows (DDL, SET) give no relation.
+    return relation.to_arrow_table() if relation is not None else pa.table({})
+
+
+def _records(relation: "duckdb.DuckDBPyRelation | None") -> Records:
+    if relation is None:
+        return Records([], [], [])
+    kinds = [kind.id for kind in relation.types]
+    if not DUCKDB_AS_ARROW.issuperset(kinds):
+        return Records.from_arrow(relation.to_arrow_table())
+    columns = relation.columns
+    rows = [dict(zip(columns, row, strict=True)) for row in relation.fetchall()]
+    return Records(columns, [kind in DUCKDB_NUMBERS for kind in kinds], rows)
+
+
 class LocalEngine:
     """An in-memory DuckDB connection that attaches each Iceberg table when a query first names it.
 
     A query reads only the tables it names, so a table whose data file is missing fails only the
     queries on it, with a `DamagedTableError`. ``tables`` are attached at once, pinning their
     snapshot; statements DuckDB cannot serialize (COPY, EXPLAIN) attach every table.
+
+    ``catalog`` may be a function that opens it. With ``snapshot_files``, the catalog is opened
+    only for a table whose current files the cache does not know yet, and a table read through
+    it is remembered there.
     """
 
-    def __init__(self, catalog: Catalog, tables: Iterable[tuple[str, str]] | None = None) -> None:
-        self.catalog = catalog
+    def __init__(
+        self,
+        catalog: "Catalog | Callable[[], Catalog]",
+        tables: Iterable[tuple[str, str]] | None = None,
+        *,
+        snapshot_files: SnapshotFiles | None = None,
+    ) -> None:
+        import duckdb
+
+        self._catalog = catalog
+        self.snapshot_files = snapshot_files
         self.connection = duckdb.connect()
         # Data file path -> table, so that a file DuckDB fails to read names its table.
         self._files: dict[str, str] = {}
@@ -189,42 +275,71 @@ class LocalEngine:
         for namespace in NAMESPACES:
             self.connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(namespace)}")
         if tables is not None:
-            self._attach(tables)
+            self._attach(tables, {})
 
-    def _attach(self, tables: Iterable[tuple[str, str]]) -> None:
+    @cached_property
+    def catalog(self) -> "Catalog":
+        return self._catalog() if callable(self._catalog) else self._catalog
+
+    def _attach(self, tables: Iterable[tuple[str, str]], locations: dict[tuple[str, str], str | None]) -> None:
+        """Attach ``tables``; ``locations`` are the current metadata locations the catalog holds, when read."""
         for namespace, name in tables:
             if (namespace, name) in self._attached:
                 continue
-            paths = attach_table(self.connection, self.catalog.load_table((namespace, name)), namespace, name)
+            paths = self._attach_current(namespace, name, locations.get((namespace, name)))
             self._files.update(dict.fromkeys(paths, f"{namespace}.{name}"))
             self._attached.add((namespace, name))
+
+    def _attach_current(self, namespace: str, name: str, location: str | None) -> list[str]:
+        known = self.snapshot_files.files((namespace, name), location) if self.snapshot_files and location else None
+        if known is not None:
+            # Each table is attached once to this connection: there is nothing to replace.
+            _create_file_view(self.connection, f"{quote(namespace)}.{quote(name)}", f"{namespace}.{name}", known)
+            return known
+        table = self.catalog.load_table((namespace, name))
+        paths = attach_table(self.connection, table, namespace, name)
+        if self.snapshot_files and paths:
+            self.snapshot_files.remember((namespace, name), table.metadata_location, paths)
+        return paths
 
     def _attach_named(self, sql: str) -> None:
         named = named_tables(self.connection, sql)
         if named == set():
             return
-        existing = catalog_tables(self.catalog)
+        locations = self.snapshot_files.current_locations() if self.snapshot_files else None
+        if locations is None:
+            from lakehouse.iceberg.catalog import catalog_tables
+
+            existing = catalog_tables(self.catalog)
+        else:
+            existing = list(locations)
         if named is not None and (missing := named - set(existing)):
             raise MissingTableError(
                 f"no table {', '.join(sorted('.'.join(table) for table in missing))} in the catalog"
             )
-        self._attach(existing if named is None else [table for table in existing if table in named])
+        self._attach(existing if named is None else [table for table in existing if table in named], locations or {})
 
-    def _read_error(self, error: duckdb.Error) -> QueryError:
+    def _read_error(self, error: "duckdb.Error") -> QueryError:
         detail = str(error)
         for path, table in self._files.items():
             if path in detail:
                 return _damaged(table, [path], error)
         return QueryError(detail)
 
-    def query(self, sql: str) -> pa.Table:
+    def _run(self, sql: str, fetch: Callable[["duckdb.DuckDBPyRelation | None"], Fetched]) -> Fetched:
+        import duckdb
+
         self._attach_named(sql)
         try:
-            relation = self.connection.sql(sql)
-            # Statements that return no rows (DDL, SET) give no relation.
-            return relation.to_arrow_table() if relation is not None else pa.table({})
+            return fetch(self.connection.sql(sql))
         except duckdb.Error as error:
             raise self._read_error(error) from error
+
+    def query(self, sql: str) -> "pa.Table":
+        return self._run(sql, _arrow)
+
+    def records(self, sql: str) -> Records:
+        return self._run(sql, _records)
 
     def scalar(self, sql: str) -> Any:
         """The first value of the first column, whatever its SQL type."""
@@ -235,40 +350,53 @@ class LocalEngine:
 
 
 TRINO_CATALOG = "iceberg"
-TRINO_TYPES: dict[str, pa.DataType] = {
-    "boolean": pa.bool_(),
-    "tinyint": pa.int8(),
-    "smallint": pa.int16(),
-    "integer": pa.int32(),
-    "bigint": pa.int64(),
-    "real": pa.float32(),
-    "double": pa.float64(),
-    "varchar": pa.string(),
-    "char": pa.string(),
-    "date": pa.date32(),
-    "timestamp": pa.timestamp("us"),
-    "timestamp with time zone": pa.timestamp("us", tz="UTC"),
-    "varbinary": pa.binary(),
-}
 
 
-def _arrow_type(trino_type: str) -> pa.DataType | None:
+@cache
+def _trino_types() -> "dict[str, pa.DataType]":
+    import pyarrow as pa
+
+    return {
+        "boolean": pa.bool_(),
+        "tinyint": pa.int8(),
+        "smallint": pa.int16(),
+        "integer": pa.int32(),
+        "bigint": pa.int64(),
+        "real": pa.float32(),
+        "double": pa.float64(),
+        "varchar": pa.string(),
+        "char": pa.string(),
+        "date": pa.date32(),
+        "timestamp": pa.timestamp("us"),
+        "timestamp with time zone": pa.timestamp("us", tz="UTC"),
+        "varbinary": pa.binary(),
+    }
+
+
+def _arrow_type(trino_type: str) -> "pa.DataType | None":
     """The Arrow type for a Trino column type; None lets Arrow infer it from the values."""
+    import pyarrow as pa
+
     if decimal := re.fullmatch(r"decimal\((\d+),\s*(\d+)\)", trino_type):
         return pa.decimal128(int(decimal[1]), int(decimal[2]))
-    return TRINO_TYPES.get(re.sub(r"\(\d+(,\s*\d+)?\)", "", trino_type))
+    return _trino_types().get(re.sub(r"\(\d+(,\s*\d+)?\)", "", trino_type))
 
 
 class TrinoEngine:
     """Queries through Trino, whose `iceberg` catalog is the lakehouse's shared catalog."""
 
     def __init__(self, settings: Settings) -> None:
+        import trino
+
         self.address = f"{settings.trino_host}:{settings.trino_port}"
         self.connection = trino.dbapi.connect(
             host=settings.trino_host, port=settings.trino_port, user=settings.trino_user, catalog=TRINO_CATALOG
         )
 
-    def query(self, sql: str) -> pa.Table:
+    def query(self, sql: str) -> "pa.Table":
+        import pyarrow as pa
+        import trino
+
         cursor = self.connection.cursor()
         try:
             cursor.execute(sql)
@@ -287,6 +415,9 @@ class TrinoEngine:
         }
         return pa.table(columns)
 
+    def records(self, sql: str) -> Records:
+        return Records.from_arrow(self.query(sql))
+
     def scalar(self, sql: str) -> Any:
         return self.query(sql).column(0)[0].as_py()
 
@@ -295,7 +426,9 @@ class TrinoEngine:
 
 
 class QueryEngine(Protocol):
-    def query(self, sql: str) -> pa.Table: ...
+    def query(self, sql: str) -> "pa.Table": ...
+
+    def records(self, sql: str) -> Records: ...
 
     def scalar(self, sql: str) -> Any: ...
 
@@ -306,4 +439,10 @@ def engine_for(settings: Settings) -> QueryEngine:
     """The profile's engine: Trino on `stack`, DuckDB over the catalog on `local`."""
     if settings.profile is Profile.STACK:
         return TrinoEngine(settings)
-    return LocalEngine(catalog_for(settings))
+
+    def open_catalog() -> "Catalog":
+        from lakehouse.iceberg.catalog import catalog_for
+
+        return catalog_for(settings)
+
+    return LocalEngine(open_catalog, snapshot_files=SnapshotFiles.for_settings(settings))

@@ -9,10 +9,10 @@ from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 
+from lakehouse.iceberg import NAMESPACES
 from lakehouse.iceberg.declarations import BronzeTableDeclaration, all_declarations
 from lakehouse.settings import Settings
 
-NAMESPACES: tuple[str, ...] = ("bronze", "silver", "gold")
 QUARANTINE_SUFFIX = "_quarantine"
 
 

@@ -44,6 +44,8 @@ from pyiceberg.types import (
     TimestamptzType,
 )
 
+# Its own module, for the command line to name the formats without importing pyiceberg.
+from lakehouse.iceberg.formats import FileFormat as FileFormat
 from lakehouse.settings import CHECKOUT_ROOT
 
 DECLARATIONS_DIR = CHECKOUT_ROOT / "iceberg"
@@ -125,12 +127,6 @@ class SourceDeclaration(_Strict):
     table: str
     load: LoadMode
     cursor: str | None = None
-
-
-class FileFormat(StrEnum):
-    CSV = "csv"
-    JSONL = "jsonl"
-    PARQUET = "parquet"
 
 
 class LandingSourceDeclaration(_Strict):
