@@ -22,6 +22,8 @@ $(BIN)/lakehouse: pyproject.toml constraints.txt
 	# Bytecode compiled once at install: every dbt and Dagster process starts seconds faster,
 	# most of all where PYTHONDONTWRITEBYTECODE stops Python from caching it on first import.
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt -e ".[dev]"
+	# The project's own modules too: an editable install leaves them to be compiled at each import.
+	$(BIN)/python -m compileall -q lakehouse lakehouse_dev
 	touch $@
 
 # The manifest the dbt assets load is prepared at build time, not when the code location loads.
@@ -83,6 +85,7 @@ bench: install
 	$(BIN)/python -m bench.events --count 1000000
 	$(BIN)/python -m bench.latency --files 10 --events 10
 	$(BIN)/python -m bench.noop --runs 5
+	$(BIN)/python -m bench.query --runs 10
 
 # PostgreSQL, MinIO, Kafka and Trino for LAKEHOUSE_PROFILE=stack, without Docker; installed
 # once into .cache/services, data kept under $(LAKEHOUSE_HOME)/services.

@@ -65,7 +65,8 @@ class DamagedTableError(QueryError):
         # Positions (cursors, files taken, offsets) live in the commits, so a rolled-back table is
         # brought up to date by the next run. A model that does not read itself is rebuilt whole.
         rebuild = (
-            "rebuild it with `lakehouse materialize --job medallion` (an incremental model, which reads itself, "
+            "rebuild it with `lakehouse materialize --job medallion --rebuild` "
+            "(an incremental model, which reads itself, "
             "with dbt's --full-refresh), "
             if table.startswith(("silver.", "gold."))
             else ""

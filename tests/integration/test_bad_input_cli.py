@@ -77,7 +77,7 @@ def test_a_lost_data_file_fails_only_the_queries_on_its_table_until_the_run_rebu
 ) -> None:
     damage = (
         f"table gold.sales_kpis cannot be read: its data file {lost_kpis_file} is missing from the warehouse; "
-        "rebuild it with `lakehouse materialize --job medallion`"
+        "rebuild it with `lakehouse materialize --job medallion --rebuild`"
     )
     assert lakehouse.run("query", "SELECT 1 AS one", "-f", "csv").stdout == "one\n1\n"
     assert lakehouse.run("query", "SELECT count(*) AS n FROM bronze.orders", "-f", "csv").stdout == "n\n830\n"
