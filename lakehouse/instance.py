@@ -11,12 +11,15 @@ from lakehouse.settings import Settings
 # admits one step at a time: a sensor's run, a schedule's and `lakehouse materialize` never build
 # the same tables at once; the second waits for the first.
 CONCURRENCY = {"pools": {"default_limit": 1}}
+# The daemon looks at queued runs every second rather than every five: a sensor's run starts sooner.
+RUN_QUEUE = {"dequeue_interval_seconds": 1}
 
 
 def instance_config(settings: Settings) -> dict[str, object]:
-    if not settings.dagster_storage_url:
-        return {"concurrency": CONCURRENCY}
-    return {"storage": {"postgres": {"postgres_url": settings.dagster_storage_url}}, "concurrency": CONCURRENCY}
+    config: dict[str, object] = {"concurrency": CONCURRENCY, "run_queue": RUN_QUEUE}
+    if settings.dagster_storage_url:
+        config["storage"] = {"postgres": {"postgres_url": settings.dagster_storage_url}}
+    return config
 
 
 def prepare_dagster_home(settings: Settings) -> Path:

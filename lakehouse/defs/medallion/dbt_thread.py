@@ -48,6 +48,7 @@ class DbtThread:
     def __init__(self, args: Sequence[str], environment: Mapping[str, str]) -> None:
         self.args = ["dbt", *args]
         self.returncode: int | None = None
+        self._stopping = False
         read, write = os.pipe()
         self.stdout: IO[bytes] = os.fdopen(read, "rb")
         self._lines = os.fdopen(write, "w", encoding="utf-8")
@@ -80,8 +81,13 @@ class DbtThread:
             self._lines.close()
 
     def wait(self, timeout: float | None = None) -> int | None:
-        self._thread.join(timeout)
+        if not self._stopping:
+            self._thread.join(timeout)
         return self.returncode
 
     def send_signal(self, signal: int) -> None:
-        """A thread cannot be interrupted: dbt finishes the node it is on, and the run stops after it."""
+        """A thread cannot be interrupted: the step stops waiting for dbt, which ends with the process.
+
+        Each model's commit is atomic, so what dbt was writing is either in its table or not; the
+        data files of a commit that did not happen are left for orphan-file removal."""
+        self._stopping = True
