@@ -234,6 +234,25 @@ def test_a_rerun_without_new_data_writes_no_snapshot_and_a_delivery_builds_only_
         assert len(built_models(rebuild)) == 16
 
 
+def test_a_model_whose_blocking_test_failed_is_built_and_tested_again_before_what_reads_it(
+    settings: Settings, classic_source: SourceDatabase, catalog: SqlCatalog
+) -> None:
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert materialize_medallion(settings, instance).success
+        store = landing_store(settings)
+        delivered_at(store, "marketplace_orders/bad.csv", "ebay,1700000001,11,1998-05-01,,France,-2,10.00,0\n", 60)
+        LandingIngestion(catalog, store, LANDING).run()
+        for attempt in range(2):
+            run = materialize_medallion(settings, instance)
+            assert not run.success
+            failed = [e.check_name for e in run.get_asset_check_evaluations() if not e.passed]
+            assert failed == ["non_negative_stg_marketplace_orders_quantity"], attempt
+            # The second run has no new data, yet the model is built and tested again: nothing
+            # downstream reads the line that failed its test.
+            assert built_models(run) == {"silver/stg_marketplace_orders"}, attempt
+        assert engine(settings).scalar("SELECT count(*) FROM silver.sales_master WHERE quantity < 0") == 0
+
+
 def test_the_dbt_unit_tests_pass(classic_lakehouse: BuiltLakehouse) -> None:
     # Their inputs are typed by the upstream relations, which the built lakehouse has.
     invocation = dbt_cli(classic_lakehouse.settings).cli(["test", "--select", "test_type:unit"], raise_on_error=False)

@@ -143,11 +143,15 @@ def build_plan(
     snapshots: Snapshots,
 ) -> BuildPlan:
     selected = [unique_id for unique_id, key in keys.items() if key in context.selected_asset_keys]
+    blocking: dict[dg.AssetKey, list[dg.AssetCheckKey]] = {}
+    for spec in context.assets_def.check_specs:
+        if spec.blocking:
+            blocking.setdefault(spec.asset_key, []).append(spec.key)
     return plan_build(
         manifest,
         selected,
         snapshots,
-        lambda unique_id: last_build(context.instance, keys[unique_id]),
+        lambda unique_id: last_build(context.instance, keys[unique_id], blocking.get(keys[unique_id], [])),
         rebuild=context.run.tags.get(REBUILD_TAG) == "true",
     )
 

@@ -22,6 +22,9 @@ from typing import Any
 
 import dagster as dg
 
+# Dagster's record of a check's runs; completed ones are what tell a failure.
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
 INPUTS = "lakehouse/inputs"
 # A run with this tag set to "true" builds every selected model, changed or not.
 REBUILD_TAG = "lakehouse/rebuild"
@@ -151,11 +154,23 @@ def plan_build(
     return BuildPlan(frozenset(build), frozenset(chosen - build), frozenset(excluded_tests))
 
 
-def last_build(instance: dg.DagsterInstance, key: dg.AssetKey) -> LastBuild | None:
-    """What the latest materialization of ``key`` recorded; None when it recorded no inputs."""
+def _failed_last_time(instance: dg.DagsterInstance, check: dg.AssetCheckKey) -> bool:
+    completed = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
+    [*latest] = instance.event_log_storage.get_asset_check_execution_history(check, limit=1, status=completed)
+    return bool(latest) and latest[0].status is AssetCheckExecutionRecordStatus.FAILED
+
+
+def last_build(
+    instance: dg.DagsterInstance, key: dg.AssetKey, blocking_checks: Iterable[dg.AssetCheckKey]
+) -> LastBuild | None:
+    """What the latest materialization of ``key`` recorded; None when it recorded no inputs, or when
+    one of its ``blocking_checks`` failed when it last ran: the model is built and tested again,
+    so that the models reading it wait on its tests, as in a dbt build."""
     entry = instance.get_latest_materialization_event(key)
     materialization = entry.asset_materialization if entry is not None else None
     if materialization is None or INPUTS not in materialization.metadata:
+        return None
+    if any(_failed_last_time(instance, check) for check in blocking_checks):
         return None
     inputs = materialization.metadata[INPUTS].value
     snapshot = materialization.metadata.get(SNAPSHOT)
