@@ -15,8 +15,8 @@ STEP_TIMEOUT_S = 3600
 def report(outcome: dict[str, float]) -> None:
     """In the child: print the step's outcome, with its peak memory, for the parent.
 
-    The peak is the larger of this process's and of its largest finished child's: a Dagster run
-    does its dbt work in a dbt process.
+    The peak is the larger of this process's and of its largest finished child's: a step may do
+    its work in processes of its own.
     """
     who = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
     own, children = (resource.getrusage(process).ru_maxrss / 1024 for process in who)

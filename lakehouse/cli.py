@@ -459,8 +459,9 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 @contextmanager
 def _stop_as_interrupt() -> Iterator[None]:
-    """A stop signal interrupts the run as Ctrl-C does: Dagster marks the run failed and dagster-dbt
-    stops its dbt process. Python's default ends the process on the spot and leaves both behind.
+    """A stop signal interrupts the run as Ctrl-C does: Dagster marks the run failed, and dbt, on a
+    thread of this process, ends with it. Python's default ends the process on the spot and leaves
+    the run marked as started.
     (Dagster maps SIGTERM so only while the run executes, and SIGHUP never.)"""
     previous = {
         stop: signal.signal(stop, lambda _signal, _frame: signal.raise_signal(signal.SIGINT)) for stop in STOP_SIGNALS
