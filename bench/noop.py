@@ -22,16 +22,12 @@ from pathlib import Path
 LAKEHOUSE = str(Path(sys.executable).parent / "lakehouse")
 
 
-def _snapshots() -> dict[str, int | None]:
-    from lakehouse.iceberg.catalog import catalog_for, catalog_tables
+def _snapshots() -> dict[str, str | None]:
+    from lakehouse.iceberg.catalog import catalog_for, catalog_tables, current_snapshots
     from lakehouse.settings import load_settings
 
     catalog = catalog_for(load_settings())
-    snapshots = {}
-    for namespace, name in catalog_tables(catalog):
-        snapshot = catalog.load_table((namespace, name)).current_snapshot()
-        snapshots[f"{namespace}.{name}"] = snapshot.snapshot_id if snapshot is not None else None
-    return snapshots
+    return current_snapshots(catalog, [f"{namespace}.{name}" for namespace, name in catalog_tables(catalog)])
 
 
 def _last_run_seconds() -> float:

@@ -1,11 +1,13 @@
 """The shared Iceberg catalog: pyiceberg's SqlCatalog on SQLite (local) or PostgreSQL (stack)."""
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
 import sqlalchemy as sa
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 
@@ -72,6 +74,18 @@ def catalog_tables(catalog: Catalog) -> list[tuple[str, str]]:
         if namespace in existing
         for table in sorted(identifier[-1] for identifier in catalog.list_tables(namespace))
     ]
+
+
+def current_snapshots(catalog: Catalog, tables: Iterable[str]) -> dict[str, str | None]:
+    """The current snapshot id of each ``schema.table``; None for a table with none, or no table."""
+    snapshots: dict[str, str | None] = {}
+    for name in tables:
+        try:
+            snapshot = catalog.load_table(tuple(name.split("."))).current_snapshot()
+        except NoSuchTableError:
+            snapshot = None
+        snapshots[name] = str(snapshot.snapshot_id) if snapshot is not None else None
+    return snapshots
 
 
 def create_namespace(catalog: Catalog, namespace: str) -> None:

@@ -11,7 +11,7 @@ the snapshots of the tables it read: a run builds only the models whose inputs c
 import json
 import shutil
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,12 +20,12 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
-from pyiceberg.table import Table
 
 from lakehouse.defs.bronze import LOADED
 from lakehouse.defs.medallion.plan import (
     INPUTS,
     REBUILD_TAG,
+    SNAPSHOT,
     BuildPlan,
     Snapshots,
     last_build,
@@ -36,7 +36,7 @@ from lakehouse.defs.medallion.plan import (
     table_name,
 )
 from lakehouse.defs.resources import IcebergCatalogResource
-from lakehouse.iceberg.catalog import prepare_catalog
+from lakehouse.iceberg.catalog import current_snapshots, prepare_catalog
 from lakehouse.iceberg.commits import current_row_count
 from lakehouse.settings import CHECKOUT_ROOT, load_settings
 
@@ -80,22 +80,6 @@ def dbt_project(project_dir: Path, target: str) -> DbtProject:
     return project
 
 
-def _snapshot(table: Table) -> str | None:
-    snapshot = table.current_snapshot()
-    return str(snapshot.snapshot_id) if snapshot is not None else None
-
-
-def current_snapshots(catalog: Catalog, tables: Iterable[str]) -> dict[str, str | None]:
-    """The current snapshot id of each ``schema.table``; None for a table with none, or no table."""
-    snapshots: dict[str, str | None] = {}
-    for name in tables:
-        try:
-            snapshots[name] = _snapshot(catalog.load_table(tuple(name.split("."))))
-        except NoSuchTableError:
-            snapshots[name] = None
-    return snapshots
-
-
 def _iceberg_metadata(catalog: Catalog, key: dg.AssetKey) -> dict[str, Any]:
     try:
         table = catalog.load_table((key.path[0], key.path[-1]))
@@ -106,7 +90,7 @@ def _iceberg_metadata(catalog: Catalog, key: dg.AssetKey) -> dict[str, Any]:
         return {}
     return {
         "dagster/row_count": current_row_count(table),
-        "snapshot_id": str(snapshot.snapshot_id),
+        SNAPSHOT: str(snapshot.snapshot_id),
         "table_location": dg.MetadataValue.path(table.location()),
     }
 
@@ -122,18 +106,6 @@ def failed_bronze_tables(context: dg.AssetExecutionContext) -> set[str]:
         if evaluation.check_name == LOADED and not evaluation.passed and evaluation.asset_key.path[0] == "bronze":
             failed.add(evaluation.asset_key.path[-1])
     return failed
-
-
-def _recorded_inputs(
-    manifest: Mapping[str, Any], unique_id: str, bronze: Snapshots, catalog: Catalog
-) -> dict[str, str | None]:
-    """The snapshots a just-built model read: bronze as it was before dbt started, the models
-    it reads as they are now (no other run builds them meanwhile)."""
-    parents = model_inputs(manifest, unique_id)
-    read = {table_name(manifest, parent): parent.startswith("source.") for parent in parents}
-    models = [name for name, is_source in read.items() if not is_source]
-    sources = {name: bronze.get(name) for name, is_source in read.items() if is_source}
-    return sources | current_snapshots(catalog, models)
 
 
 def build_plan(
@@ -202,10 +174,14 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
         for event in invocation.stream():
             if isinstance(event, dg.Output):
                 key = context.asset_key_for_output(event.output_name)
-                inputs = _recorded_inputs(manifest, unique_ids[key], snapshots, catalog)
-                event = event.with_metadata(
-                    {**event.metadata, **_iceberg_metadata(catalog, key), INPUTS: dg.MetadataValue.json(inputs)}
-                )
+                unique_id = unique_ids[key]
+                metadata = _iceberg_metadata(catalog, key)
+                # What the model read: bronze as it was before dbt started; each model it reads as
+                # it was built earlier in this run, or as it stood before (no other run builds it).
+                read = [table_name(manifest, parent) for parent in model_inputs(manifest, unique_id)]
+                inputs = {table: snapshots.get(table) for table in read}
+                snapshots[table_name(manifest, unique_id)] = metadata.get(SNAPSHOT)
+                event = event.with_metadata({**event.metadata, **metadata, INPUTS: dg.MetadataValue.json(inputs)})
             yield event
         # Reached only when dbt succeeded: a failed run's artifacts (its dbt.log, the compiled SQL)
         # stay under LAKEHOUSE_HOME to be looked at; a successful run's, about 5 MB, would pile up.
