@@ -194,6 +194,13 @@ def current_snapshots(catalog: SqlCatalog) -> dict[str, int | None]:
     return snapshots
 
 
+def land_one_line(settings: Settings, catalog: SqlCatalog, path: str, line: str) -> None:
+    """A marketplace file of one ``line``, delivered a minute ago and loaded into bronze."""
+    store = landing_store(settings)
+    delivered_at(store, path, line + "\n", 60)
+    LandingIngestion(catalog, store, LANDING).run()
+
+
 def built_models(result: dg.ExecuteInProcessResult) -> set[str]:
     return {
         event.asset_key.to_user_string()
@@ -214,9 +221,7 @@ def test_a_rerun_without_new_data_writes_no_snapshot_and_a_delivery_builds_only_
         assert built_models(rerun) == set()
         assert current_snapshots(catalog) == built
 
-        store = landing_store(settings)
-        delivered_at(store, "marketplace_orders/a.csv", "ebay,1700000001,11,1998-05-01,,France,2,10.00,0\n", 60)
-        LandingIngestion(catalog, store, LANDING).run()
+        land_one_line(settings, catalog, "marketplace_orders/a.csv", "ebay,1700000001,11,1998-05-01,,France,2,10.00,0")
         delivery = materialize_medallion(settings, instance)
         assert delivery.success
         # The models that read the marketplace lines, and none other.
@@ -239,9 +244,9 @@ def test_a_model_whose_blocking_test_failed_is_built_and_tested_again_before_wha
 ) -> None:
     with dg.DagsterInstance.ephemeral() as instance:
         assert materialize_medallion(settings, instance).success
-        store = landing_store(settings)
-        delivered_at(store, "marketplace_orders/bad.csv", "ebay,1700000001,11,1998-05-01,,France,-2,10.00,0\n", 60)
-        LandingIngestion(catalog, store, LANDING).run()
+        land_one_line(
+            settings, catalog, "marketplace_orders/bad.csv", "ebay,1700000001,11,1998-05-01,,France,-2,10.00,0"
+        )
         for attempt in range(2):
             run = materialize_medallion(settings, instance)
             assert not run.success
