@@ -478,7 +478,11 @@ def materialize(
     ctx: typer.Context,
     job: Annotated[str, typer.Option(help="The job to run in this process.")] = "bronze_extract",
     rebuild: Annotated[
-        bool, typer.Option(help="Build every dbt model the job selects, not only those whose inputs changed.")
+        bool,
+        typer.Option(
+            help="Build every dbt model the job selects from scratch (dbt's --full-refresh), "
+            "not only those whose inputs changed."
+        ),
     ] = False,
 ) -> None:
     """Run a job in this process, recorded in the Dagster instance that `make dev` shows.

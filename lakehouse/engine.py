@@ -63,11 +63,9 @@ class DamagedTableError(QueryError):
         else:
             problem = f"its data file {path} is missing from the warehouse"
         # Positions (cursors, files taken, offsets) live in the commits, so a rolled-back table is
-        # brought up to date by the next run. A model that does not read itself is rebuilt whole.
+        # brought up to date by the next run; --rebuild builds a model from scratch.
         rebuild = (
-            "rebuild it with `lakehouse materialize --job medallion --rebuild` "
-            "(an incremental model, which reads itself, "
-            "with dbt's --full-refresh), "
+            "rebuild it with `lakehouse materialize --job medallion --rebuild`, "
             if table.startswith(("silver.", "gold."))
             else ""
         )

@@ -33,20 +33,8 @@
 {% endmaterialization %}
 
 
+{#- The `overwrite` strategy (macros/incremental.sql) replaces the table with the model's rows. -#}
 {% materialization incremental, adapter='duckdb' %}
-  {{ return(lakehouse_build_in_iceberg('merge' if is_incremental() else 'replace')) }}
+  {%- set merge = is_incremental() and config.get('incremental_strategy') != 'overwrite' -%}
+  {{ return(lakehouse_build_in_iceberg('merge' if merge else 'replace')) }}
 {% endmaterialization %}
-
-
-{#-
-  dbt's own is_incremental() wants the existing relation to be a table; on duckdb an Iceberg model
-  is shown as a view over its snapshot, so any existing relation counts.
--#}
-{% macro is_incremental() %}
-  {#- `dbt compile --no-introspect` compiles without a connection, as for a full refresh. -#}
-  {%- if not execute or not flags.INTROSPECT -%}
-    {{ return(false) }}
-  {%- endif -%}
-  {%- set relation = adapter.get_relation(this.database, this.schema, this.table) -%}
-  {{ return(relation is not none and model.config.materialized == 'incremental' and not should_full_refresh()) }}
-{% endmacro %}

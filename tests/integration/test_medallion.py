@@ -265,6 +265,7 @@ def test_the_dbt_unit_tests_pass(classic_lakehouse: BuiltLakehouse) -> None:
     results = invocation.get_artifact("run_results.json")["results"]
     assert invocation.is_successful(), [(r["unique_id"], r["status"], r["message"]) for r in results]
     assert sorted(r["unique_id"].split(".")[-1] for r in results if r["status"] == "pass") == [
+        "daily_revenue_refreshes_only_the_days_that_changed",
         "sales_master_merges_oltp_and_marketplace_lines",
         "sales_master_merges_only_new_lines_incrementally",
         "sales_unified_drops_events_the_batch_has",

@@ -105,9 +105,8 @@ def damaged(catalog: SqlCatalog) -> Path:
 def missing_file_error(path: Path) -> str:
     return (
         f"table gold.damaged cannot be read: its data file {path} is missing from the warehouse; "
-        "rebuild it with `lakehouse materialize --job medallion --rebuild` "
-        "(an incremental model, which reads itself, "
-        "with dbt's --full-refresh), restore the file from a backup, or roll the table back to an earlier snapshot "
+        "rebuild it with `lakehouse materialize --job medallion --rebuild`, restore the file from a backup, "
+        "or roll the table back to an earlier snapshot "
         "(pyiceberg: `table.manage_snapshots().rollback_to_snapshot(id)`) for the next run to bring it up to date"
     )
 

@@ -11,10 +11,11 @@ with copies as (
         cast(quantity as integer) as quantity,
         cast(unit_price as decimal(10, 2)) as unit_price,
         cast(coalesce(discount, 0) as decimal(4, 2)) as discount,
+        _ingested_at,
         row_number() over (partition by event_id order by _kafka_partition, _kafka_offset) as copy_rank
     from {{ source('bronze', 'sales_events') }}
 )
 
-select event_id, event_time, order_id, customer_id, country, product_id, quantity, unit_price, discount
+select event_id, event_time, order_id, customer_id, country, product_id, quantity, unit_price, discount, _ingested_at
 from copies
 where copy_rank = 1

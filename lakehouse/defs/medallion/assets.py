@@ -113,6 +113,7 @@ def build_plan(
     manifest: Mapping[str, Any],
     keys: Mapping[str, dg.AssetKey],
     snapshots: Snapshots,
+    rebuild: bool,
 ) -> BuildPlan:
     selected = [unique_id for unique_id, key in keys.items() if key in context.selected_asset_keys]
     blocking: dict[dg.AssetKey, list[dg.AssetCheckKey]] = {}
@@ -124,7 +125,7 @@ def build_plan(
         selected,
         snapshots,
         lambda unique_id: last_build(context.instance, keys[unique_id], blocking.get(keys[unique_id], [])),
-        rebuild=context.run.tags.get(REBUILD_TAG) == "true",
+        rebuild=rebuild,
     )
 
 
@@ -152,7 +153,8 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
         if created:
             context.log.info(f"created the declared tables {', '.join(created)}")
         snapshots = current_snapshots(catalog, tables)
-        plan = build_plan(context, manifest, models, snapshots)
+        rebuild = context.run.tags.get(REBUILD_TAG) == "true"
+        plan = build_plan(context, manifest, models, snapshots, rebuild)
         if plan.unchanged:
             names = ", ".join(sorted(manifest["nodes"][unique_id]["name"] for unique_id in plan.unchanged))
             context.log.info(f"unchanged since their last build, with every table they read: {names}")
@@ -162,6 +164,9 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
         # project's tests (`make test`), not in every run, as dbt advises for production. The
         # artifacts (manifest.json, run_results.json) are not read: the events carry the results.
         arguments = ["build", "--exclude-resource-type", "unit_test", "--no-write-json"]
+        if rebuild:
+            # Incremental models too are built from scratch, not from what their tables hold.
+            arguments.append("--full-refresh")
         excluded = plan.dbt_exclude(manifest)
         failed = sorted(failed_bronze_tables(context))
         if failed:
