@@ -74,6 +74,30 @@
 {%- endmacro %}
 
 
+{#-
+  The CTEs that give an incremental aggregate its input, `name`: on an `incremental` run (the model
+  asks is_incremental() once), the rows of `relation` in the groups that changed (`changed_groups`,
+  also a CTE, `changed`, for `unchanged_rows`); otherwise every row of `relation`.
+-#}
+{% macro changed_groups_input(incremental, name, relation, group_expression, watermark, replaced_expression=none) -%}
+  {%- if incremental -%}
+changed as (
+    {{ changed_groups(relation, group_expression, watermark, replaced_expression) }}
+),
+
+{{ name }} as (
+    select input.*
+    from {{ relation }} as input
+    inner join changed on changed.group_value is not distinct from {{ group_expression }}
+)
+  {%- else -%}
+{{ name }} as (
+    select * from {{ relation }}
+)
+  {%- endif -%}
+{%- endmacro %}
+
+
 {#- A timestamp from the database (a Python datetime) as a literal of its type on either target. -#}
 {% macro timestamp_literal(value) -%}
   {%- if value.tzinfo is none -%}

@@ -4,20 +4,7 @@
 -- last build are on, or were moved from by a correction, and keeps every other day as it stands.
 {%- set incremental = is_incremental() %}
 
-with
-{%- if incremental %}
-changed as (
-    {{ changed_groups(ref('sales_master'), 'order_date', '_merged_at', '_replaced_order_date') }}
-),
-{%- endif %}
-
-lines as (
-    select sales_master.*
-    from {{ ref('sales_master') }} as sales_master
-    {%- if incremental %}
-    inner join changed on changed.group_value is not distinct from sales_master.order_date
-    {%- endif %}
-),
+with {{ changed_groups_input(incremental, 'lines', ref('sales_master'), 'order_date', '_merged_at', '_replaced_order_date') }},
 
 recomputed as (
     select

@@ -7,20 +7,7 @@
 {%- set incremental = is_incremental() %}
 {%- set country = "coalesce(country, 'Unknown')" %}
 
-with
-{%- if incremental %}
-changed as (
-    {{ changed_groups(ref('stg_sales_events'), country, '_ingested_at') }}
-),
-{%- endif %}
-
-events as (
-    select stg_sales_events.*
-    from {{ ref('stg_sales_events') }} as stg_sales_events
-    {%- if incremental %}
-    inner join changed on changed.group_value = {{ country }}
-    {%- endif %}
-),
+with {{ changed_groups_input(incremental, 'events', ref('stg_sales_events'), country, '_ingested_at') }},
 
 recomputed as (
     select

@@ -4,20 +4,7 @@
 -- merged since the last build (and of the versions they replaced), keeping the others as they stand.
 {%- set incremental = is_incremental() %}
 
-with
-{%- if incremental %}
-changed as (
-    {{ changed_groups(ref('sales_master'), 'category_name', '_merged_at', '_replaced_category_name') }}
-),
-{%- endif %}
-
-lines as (
-    select sales_master.*
-    from {{ ref('sales_master') }} as sales_master
-    {%- if incremental %}
-    inner join changed on changed.group_value is not distinct from sales_master.category_name
-    {%- endif %}
-),
+with {{ changed_groups_input(incremental, 'lines', ref('sales_master'), 'category_name', '_merged_at', '_replaced_category_name') }},
 
 recomputed as (
     select

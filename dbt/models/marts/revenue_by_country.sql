@@ -5,20 +5,7 @@
 -- countries' figures as they stand, and ranks them all again.
 {%- set incremental = is_incremental() %}
 
-with
-{%- if incremental %}
-changed as (
-    {{ changed_groups(ref('sales_master'), 'customer_country', '_merged_at', '_replaced_customer_country') }}
-),
-{%- endif %}
-
-lines as (
-    select sales_master.*
-    from {{ ref('sales_master') }} as sales_master
-    {%- if incremental %}
-    inner join changed on changed.group_value is not distinct from sales_master.customer_country
-    {%- endif %}
-),
+with {{ changed_groups_input(incremental, 'lines', ref('sales_master'), 'customer_country', '_merged_at', '_replaced_customer_country') }},
 
 by_country as (
     select
