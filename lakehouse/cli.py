@@ -642,6 +642,62 @@ def tables(
     typer.echo(render(Records.from_arrow(pa.Table.from_pylist(listing, schema)), output))
 
 
+# A table cell shows this much of a recorded position value; --format json or csv shows it whole.
+POSITION_CELL_CHARS = 100
+
+
+def _position_text(position: dict[str, str], output: OutputFormat) -> str:
+    def shown(value: str) -> str:
+        if output is not OutputFormat.TABLE or len(value) <= POSITION_CELL_CHARS:
+            return value
+        return f"{value[:POSITION_CELL_CHARS]}… ({len(value)} characters)"
+
+    return "; ".join(f"{name}={shown(value)}" for name, value in sorted(position.items()))
+
+
+@app.command()
+def history(
+    table: Annotated[str, typer.Argument(help="The table, as schema.name: bronze.orders, gold.daily_revenue")],
+    output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
+) -> None:
+    """List a table's snapshots, oldest first: when, the operation, rows added and removed, and the
+    source position each commit recorded (what the next load resumes from)."""
+    import pyarrow as pa
+    from pyiceberg.exceptions import NoSuchTableError
+
+    from lakehouse.engine import Records
+    from lakehouse.iceberg.catalog import catalog_for
+    from lakehouse.iceberg.history import snapshot_history
+
+    namespace, _, name = table.partition(".")
+    if not namespace or not name or "." in name:
+        raise Fault(f"{table!r} is not a table name: give schema.name, for example gold.daily_revenue", ExitCode.USAGE)
+    try:
+        loaded = catalog_for(_settings(catalog=True)).load_table((namespace, name))
+    except NoSuchTableError:
+        raise Fault(f"no table {table} in the catalog; `lakehouse tables` lists them", ExitCode.USAGE) from None
+    entries = [
+        {
+            "snapshot_id": str(entry.snapshot_id),
+            "parent_id": str(entry.parent_id) if entry.parent_id is not None else None,
+            "committed_at": entry.committed_at.isoformat(timespec="milliseconds"),
+            "operation": entry.operation,
+            "added_rows": entry.added_rows,
+            "removed_rows": entry.removed_rows,
+            "total_rows": entry.total_rows,
+            "current_lineage": entry.in_current_lineage,
+            "position": _position_text(entry.position, output),
+        }
+        for entry in snapshot_history(loaded)
+    ]
+    schema = pa.schema(
+        [("snapshot_id", pa.string()), ("parent_id", pa.string()), ("committed_at", pa.string()),
+         ("operation", pa.string()), ("added_rows", pa.int64()), ("removed_rows", pa.int64()),
+         ("total_rows", pa.int64()), ("current_lineage", pa.bool_()), ("position", pa.string())]
+    )  # fmt: skip
+    typer.echo(render(Records.from_arrow(pa.Table.from_pylist(entries, schema)), output))
+
+
 @app.command("deliver-files")
 def deliver_files(
     files: Annotated[int, typer.Option(min=1, help="How many files to deliver.")] = 1,

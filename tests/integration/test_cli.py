@@ -94,6 +94,26 @@ def test_query_joins_bronze_tables(demo_lakehouse: None) -> None:
     assert revenue[0]["revenue"] > 100_000
 
 
+def test_history_lists_each_snapshot_with_the_position_it_recorded(demo_lakehouse: None) -> None:
+    [load] = json.loads(invoke("history", "bronze.orders", "--format", "json"))
+    assert load["operation"] == "append" and load["current_lineage"] is True
+    assert load["added_rows"] == load["total_rows"] == 830 and load["removed_rows"] == 0
+    # The cursor a re-run resumes from: the highest order id extracted.
+    assert "cursor=11077" in load["position"].split("; ")
+    table = invoke("history", "bronze.orders")
+    assert table.startswith("snapshot_id") and table.rstrip().endswith("(1 row)")
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize(
+    ("table", "message"), [("orders", "not a table name"), ("bronze.nope", "no table bronze.nope in the catalog")]
+)
+def test_history_of_an_unknown_table_says_so(demo_lakehouse: None, table: str, message: str) -> None:
+    result = runner.invoke(app, ["history", table])
+    assert result.exit_code == 2 and message in result.stderr
+    assert "Traceback" not in result.output
+
+
 @pytest.mark.bad_input
 def test_query_errors_are_reported_without_a_traceback(demo_lakehouse: None) -> None:
     result = runner.invoke(app, ["query", "SELECT * FROM bronze.nope"])
