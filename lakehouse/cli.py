@@ -31,6 +31,7 @@ from lakehouse.iceberg.formats import FileFormat
 
 if TYPE_CHECKING:
     import dagster as dg
+    from pyiceberg.table import Table
 
     # The Click that this Typer vendors, whose Context the commands' invoke takes.
     from typer._click.core import Context as ClickContext
@@ -655,6 +656,21 @@ def _position_text(position: dict[str, str], output: OutputFormat) -> str:
     return "; ".join(f"{name}={shown(value)}" for name, value in sorted(position.items()))
 
 
+def _load_table(table: str) -> "Table":
+    """The Iceberg table named ``table`` (schema.name), or a usage fault saying what is wrong."""
+    from pyiceberg.exceptions import NoSuchTableError
+
+    from lakehouse.iceberg.catalog import catalog_for
+
+    namespace, _, name = table.partition(".")
+    if not namespace or not name or "." in name:
+        raise Fault(f"{table!r} is not a table name: give schema.name, for example gold.daily_revenue", ExitCode.USAGE)
+    try:
+        return catalog_for(_settings(catalog=True)).load_table((namespace, name))
+    except NoSuchTableError:
+        raise Fault(f"no table {table} in the catalog; `lakehouse tables` lists them", ExitCode.USAGE) from None
+
+
 @app.command()
 def history(
     table: Annotated[str, typer.Argument(help="The table, as schema.name: bronze.orders, gold.daily_revenue")],
@@ -663,19 +679,10 @@ def history(
     """List a table's snapshots, oldest first: when, the operation, rows added and removed, and the
     source position each commit recorded (what the next load resumes from)."""
     import pyarrow as pa
-    from pyiceberg.exceptions import NoSuchTableError
 
     from lakehouse.engine import Records
-    from lakehouse.iceberg.catalog import catalog_for
     from lakehouse.iceberg.history import snapshot_history
 
-    namespace, _, name = table.partition(".")
-    if not namespace or not name or "." in name:
-        raise Fault(f"{table!r} is not a table name: give schema.name, for example gold.daily_revenue", ExitCode.USAGE)
-    try:
-        loaded = catalog_for(_settings(catalog=True)).load_table((namespace, name))
-    except NoSuchTableError:
-        raise Fault(f"no table {table} in the catalog; `lakehouse tables` lists them", ExitCode.USAGE) from None
     entries = [
         {
             "snapshot_id": str(entry.snapshot_id),
@@ -688,7 +695,7 @@ def history(
             "current_lineage": entry.in_current_lineage,
             "position": _position_text(entry.position, output),
         }
-        for entry in snapshot_history(loaded)
+        for entry in snapshot_history(_load_table(table))
     ]
     schema = pa.schema(
         [("snapshot_id", pa.string()), ("parent_id", pa.string()), ("committed_at", pa.string()),
@@ -696,6 +703,34 @@ def history(
          ("total_rows", pa.int64()), ("current_lineage", pa.bool_()), ("position", pa.string())]
     )  # fmt: skip
     typer.echo(render(Records.from_arrow(pa.Table.from_pylist(entries, schema)), output))
+
+
+@app.command()
+def rollback(
+    table: Annotated[str, typer.Argument(help="The table, as schema.name: bronze.orders, gold.daily_revenue")],
+    snapshot_id: Annotated[int, typer.Argument(help="The snapshot to return to (`lakehouse history TABLE`)")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Roll back without asking.")] = False,
+) -> None:
+    """Make one of a table's snapshots its current state again. Nothing is deleted: the later
+    snapshots stay in `lakehouse history`, and rolling forward is another rollback."""
+    loaded = _load_table(table)
+    target = loaded.snapshot_by_id(snapshot_id)
+    if target is None:
+        raise Fault(f"{table} has no snapshot {snapshot_id}; `lakehouse history {table}` lists them", ExitCode.USAGE)
+    current = loaded.current_snapshot()
+    if current is not None and current.snapshot_id == snapshot_id:
+        typer.echo(f"{table} is already at snapshot {snapshot_id}")
+        return
+    committed = datetime.fromtimestamp(target.timestamp_ms / 1000, UTC).isoformat(timespec="seconds")
+    question = f"Make snapshot {snapshot_id} of {table}, committed {committed}, its current state?"
+    if not yes and not typer.confirm(question):
+        raise Fault("rollback cancelled; nothing changed")
+    loaded.manage_snapshots().set_current_snapshot(snapshot_id=snapshot_id).commit()
+    typer.echo(
+        f"{table} is at snapshot {snapshot_id}. A bronze table's next load resumes from the position that "
+        "snapshot recorded; the next run rebuilds the models that read the table "
+        "(`lakehouse materialize --job medallion --rebuild` rebuilds incremental ones from scratch)."
+    )
 
 
 @app.command("deliver-files")
