@@ -1,0 +1,1 @@
+"""Table maintenance: snapshot expiry that keeps every load's source position."""
