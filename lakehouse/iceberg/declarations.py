@@ -10,13 +10,14 @@ from these files. Rows come from one of three kinds of source, named by the file
 """
 
 import re
+from datetime import timedelta
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table.sorting import SortField, SortOrder
@@ -78,6 +79,10 @@ LINEAGE_COLUMNS: LineageColumns = (
 )
 RESERVED_COLUMNS = {INGESTED_AT, SOURCE, SOURCE_FILE, SOURCE_ROW, DELIVERED_AT, KAFKA_PARTITION, KAFKA_OFFSET}
 DECIMAL = re.compile(r"decimal\((\d+),\s*(\d+)\)")
+DURATION = re.compile(r"(\d+)\s*([smhd])")
+DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+SIZE = re.compile(r"(\d+)\s*(B|KiB|MiB|GiB)")
+SIZE_UNITS = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
 BUCKET = re.compile(r"bucket\[(\d+)\]")
 
 
@@ -112,8 +117,49 @@ def parse_transform(text: str) -> Transform[Any, Any]:
     raise ValueError(f"unknown partition transform {text!r}; expected {', '.join(named)} or bucket[N]")
 
 
+def parse_duration(value: object) -> object:
+    """``7d``, ``12h``, ``30m``, ``45s`` as a timedelta; anything else is left to pydantic."""
+    if isinstance(value, str):
+        if not (match := DURATION.fullmatch(value.strip())):
+            raise ValueError(f"{value!r} is not a duration; write it as a number and s, m, h or d, e.g. 7d")
+        return timedelta(**{DURATION_UNITS[match[2]]: int(match[1])})
+    return value
+
+
+def parse_size(value: object) -> object:
+    """``128MiB``, ``512KiB``, ``1GiB`` as a number of bytes; anything else is left to pydantic."""
+    if isinstance(value, str):
+        if not (match := SIZE.fullmatch(value.strip())):
+            raise ValueError(f"{value!r} is not a size; write it as a number and B, KiB, MiB or GiB, e.g. 128MiB")
+        return int(match[1]) * SIZE_UNITS[match[2]]
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SnapshotRetention(_Strict):
+    """Snapshots older than ``max_age`` are expired, but the newest ``keep_last`` always stay."""
+
+    max_age: timedelta = timedelta(days=7)
+    keep_last: int = Field(default=5, ge=1)
+
+    _max_age = field_validator("max_age", mode="before")(parse_duration)
+
+
+class MaintenancePolicy(_Strict):
+    """How a table is kept in shape: its small data files compacted into files near
+    ``target_file_size`` once a partition has ``min_input_files`` of them, its snapshots expired by
+    ``snapshot_retention``, and files no snapshot references removed once ``orphan_file_age`` old."""
+
+    target_file_size: int = Field(default=128 * 2**20, gt=0)
+    min_input_files: int = Field(default=5, ge=2)
+    snapshot_retention: SnapshotRetention = SnapshotRetention()
+    orphan_file_age: timedelta = timedelta(days=3)
+
+    _target_file_size = field_validator("target_file_size", mode="before")(parse_size)
+    _orphan_file_age = field_validator("orphan_file_age", mode="before")(parse_duration)
 
 
 class ColumnDeclaration(_Strict):
@@ -159,6 +205,7 @@ class BronzeTableDeclaration(_Strict):
     partition_by: list[PartitionDeclaration] = []
     sort_by: list[str] = []
     properties: dict[str, str] = {}
+    maintenance: MaintenancePolicy = MaintenancePolicy()
     path: Path | None = None
 
     @model_validator(mode="after")

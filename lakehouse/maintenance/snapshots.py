@@ -11,25 +11,18 @@ files. Everything the next load needs is then in a snapshot that expiry keeps.
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot, ancestors_of
 from pyiceberg.table.update.snapshot import ExpireSnapshots
 
 from lakehouse.iceberg.commits import SUMMARY_PREFIX, retry_on_conflict, summary_key
+from lakehouse.iceberg.declarations import SnapshotRetention
 from lakehouse.ingest.landing.tracking import LANDING_FILE_VERSIONS, LANDING_FILES
 
 # Marks a checkpoint's summary, for whoever reads the table's history.
 CHECKPOINT = "checkpoint"
-
-
-@dataclass(frozen=True)
-class SnapshotRetention:
-    """Snapshots older than ``max_age`` are expired, but the newest ``keep_last`` always stay."""
-
-    max_age: timedelta = timedelta(days=7)
-    keep_last: int = 5
 
 
 @dataclass(frozen=True)

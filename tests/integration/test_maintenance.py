@@ -4,12 +4,12 @@ from datetime import UTC, datetime, timedelta
 
 from pyiceberg.catalog.sql import SqlCatalog
 
-from lakehouse.iceberg.declarations import bronze_declarations, landing_declarations
+from lakehouse.iceberg.declarations import SnapshotRetention, bronze_declarations, landing_declarations
 from lakehouse.ingest.database.extract import Extraction
 from lakehouse.ingest.database.source import SourceDatabase
 from lakehouse.ingest.landing.load import LandingIngestion
 from lakehouse.ingest.landing.store import landing_store
-from lakehouse.maintenance.snapshots import SnapshotRetention, expire_snapshots
+from lakehouse.maintenance.snapshots import expire_snapshots
 from lakehouse.settings import Settings
 from tests.incremental import MARKETPLACE_HEADER
 from tests.integration.test_extract import add_orders

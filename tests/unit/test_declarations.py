@@ -1,9 +1,17 @@
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from pyiceberg.types import DateType, IntegerType, StringType, TimestamptzType
 
-from lakehouse.iceberg.declarations import DeclarationError, LoadMode, bronze_declarations, load_declaration
+from lakehouse.iceberg.declarations import (
+    DeclarationError,
+    LoadMode,
+    MaintenancePolicy,
+    bronze_declarations,
+    load_declaration,
+    topic_declarations,
+)
 from lakehouse_dev.generators.northwind.schema import NORTHWIND_TABLES
 
 VALID = """
@@ -49,6 +57,9 @@ def test_schema_adds_lineage_columns_and_spec_follows_declaration(tmp_path: Path
         (("cursor: id", "cursor: missing"), "source.cursor names undeclared column(s) missing"),
         (("load: incremental, cursor: id", "load: incremental"), "an incremental source needs a cursor column"),
         (("name: made_on", "name: _source"), "reserved for lineage"),
+        (("key: [id]", "key: [id]\nmaintenance: {target_file_size: 128MB}"), "'128MB' is not a size"),
+        (("key: [id]", "key: [id]\nmaintenance: {orphan_file_age: 3 days}"), "'3 days' is not a duration"),
+        (("key: [id]", "key: [id]\nmaintenance: {snapshot_retention: {keep_last: 0}}"), "greater than or equal to 1"),
     ],
 )
 def test_a_bad_declaration_names_the_file_and_the_problem(
@@ -67,3 +78,14 @@ def test_a_file_that_is_not_a_mapping_is_rejected(tmp_path: Path) -> None:
     path.write_text("- just\n- a list\n")
     with pytest.raises(DeclarationError, match=r"broken\.yaml: expected a mapping"):
         load_declaration(path)
+
+
+def test_maintenance_policies_parse_sizes_and_durations_and_default_the_rest() -> None:
+    [events] = topic_declarations()
+    policy = events.maintenance
+    assert policy.target_file_size == 64 * 2**20 and policy.min_input_files == 10
+    assert policy.snapshot_retention.max_age == timedelta(days=2) and policy.snapshot_retention.keep_last == 20
+    assert policy.orphan_file_age == timedelta(days=1)
+    orders = next(d for d in bronze_declarations() if d.table == "orders")
+    assert orders.maintenance == MaintenancePolicy()
+    assert orders.maintenance.snapshot_retention.max_age == timedelta(days=7)
