@@ -1,14 +1,26 @@
-"""Snapshot expiry keeps exactly-once: the position every load needs survives it."""
+"""Maintenance keeps every row and exactly-once: the position every load needs survives expiry and compaction."""
 
 from datetime import UTC, datetime, timedelta
 
+import duckdb
+import pyarrow as pa
+import pytest
 from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.table import Table
 
-from lakehouse.iceberg.declarations import SnapshotRetention, bronze_declarations, landing_declarations
+from lakehouse.iceberg.catalog import prepare_catalog
+from lakehouse.iceberg.declarations import (
+    MaintenancePolicy,
+    SnapshotRetention,
+    bronze_declarations,
+    landing_declarations,
+)
 from lakehouse.ingest.database.extract import Extraction
 from lakehouse.ingest.database.source import SourceDatabase
+from lakehouse.ingest.events.offsets import recorded_offsets
 from lakehouse.ingest.landing.load import LandingIngestion
 from lakehouse.ingest.landing.store import landing_store
+from lakehouse.maintenance.compaction import compact
 from lakehouse.maintenance.snapshots import expire_snapshots
 from lakehouse.settings import Settings
 from tests.incremental import MARKETPLACE_HEADER
@@ -17,6 +29,7 @@ from tests.integration.test_extract import add_orders
 [MARKETPLACE] = [declaration for declaration in landing_declarations() if declaration.table == "marketplace_orders"]
 [ORDERS] = [declaration for declaration in bronze_declarations() if declaration.table == "orders"]
 EVERYTHING_EXPIRABLE = SnapshotRetention(max_age=timedelta(0), keep_last=1)
+COMPACT_FIVE = MaintenancePolicy(target_file_size=64 * 2**20, min_input_files=5)
 
 
 def deliver(settings: Settings, number: int) -> str:
@@ -63,3 +76,57 @@ def test_expiring_every_snapshot_loses_no_position(
     # And what is new still loads.
     deliver(settings, 3)
     assert landing.run().rows_written == 1
+
+
+def append_events(table: Table, first: int, count: int, day: int) -> None:
+    """``count`` events on day ``day`` of May 1998, in a commit of their own that records offsets."""
+    rows = [
+        {"event_id": f"compaction-{number}", "event_time": datetime(1998, 5, day, 12, tzinfo=UTC),
+         "order_id": number, "product_id": 11, "quantity": 1, "unit_price": 1.5, "_kafka_partition": 0,
+         "_kafka_offset": number}
+        for number in range(first, first + count)
+    ]  # fmt: skip
+    offsets = {"lakehouse.kafka-topic": "sales-events", "lakehouse.kafka-offsets": f'{{"0": {first + count}}}'}
+    table.append(pa.Table.from_pylist(rows, schema=table.schema().as_arrow()), snapshot_properties=offsets)
+
+
+def fingerprint(table: Table) -> tuple[int, int]:
+    """The row count and an order-free checksum of every row's content."""
+    connection = duckdb.connect()
+    connection.register("event_rows", table.refresh().scan().to_arrow())
+    [(count, checksum)] = connection.sql("SELECT count(*), sum(hash(t)) FROM event_rows AS t").fetchall()
+    return count, int(checksum or 0)
+
+
+@pytest.fixture
+def events(catalog: SqlCatalog) -> Table:
+    prepare_catalog(catalog)
+    table = catalog.load_table(("bronze", "sales_events"))
+    for number in range(12):
+        append_events(table, 10 * number, 10, day=1 + number % 2)
+    return table
+
+
+def test_compaction_rewrites_small_files_without_changing_a_row_and_keeps_the_offsets(events: Table) -> None:
+    before = fingerprint(events)
+    result = compact(events, COMPACT_FIVE)
+    assert (result.before.files, result.rewritten, result.after.files) == (12, 12, 2)  # one per day
+    assert fingerprint(events) == before
+    assert recorded_offsets(events.refresh(), "sales-events") == {0: 120}
+
+
+def test_a_load_that_commits_during_a_compaction_is_kept(events: Table, catalog: SqlCatalog) -> None:
+    count, _ = fingerprint(events)
+
+    loads = iter([3])
+
+    def another_writer_loads() -> None:
+        """Once: the compaction's second attempt finds the table as the load left it."""
+        for rows in loads:
+            append_events(catalog.load_table(("bronze", "sales_events")), 500, rows, day=1)
+
+    result = compact(events, COMPACT_FIVE, after_reading=another_writer_loads)
+    # The load committed first; the compaction started again from the table with its rows.
+    assert fingerprint(events)[0] == count + 3
+    assert result.rewritten == 13 and result.after.files == 2
+    assert recorded_offsets(events.refresh(), "sales-events") == {0: 503}
