@@ -1,1 +1,2 @@
-"""Table maintenance: snapshot expiry that keeps every load's source position."""
+"""Table maintenance that keeps every row and every load's source position: snapshot expiry,
+compaction and orphan-file removal."""

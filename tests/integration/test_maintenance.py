@@ -1,6 +1,8 @@
 """Maintenance keeps every row and exactly-once: the position every load needs survives expiry and compaction."""
 
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -21,6 +23,7 @@ from lakehouse.ingest.events.offsets import recorded_offsets
 from lakehouse.ingest.landing.load import LandingIngestion
 from lakehouse.ingest.landing.store import landing_store
 from lakehouse.maintenance.compaction import compact
+from lakehouse.maintenance.orphans import remove_orphan_files
 from lakehouse.maintenance.snapshots import expire_snapshots
 from lakehouse.settings import Settings
 from tests.incremental import MARKETPLACE_HEADER
@@ -130,3 +133,30 @@ def test_a_load_that_commits_during_a_compaction_is_kept(events: Table, catalog:
     assert fingerprint(events)[0] == count + 3
     assert result.rewritten == 13 and result.after.files == 2
     assert recorded_offsets(events.refresh(), "sales-events") == {0: 503}
+
+
+def data_files_on_disk(table: Table) -> set[Path]:
+    return set(Path(table.location().removeprefix("file://"), "data").rglob("*.parquet"))
+
+
+def test_orphan_removal_deletes_what_no_snapshot_references_once_old_enough(events: Table) -> None:
+    before = fingerprint(events)
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    compact(events, COMPACT_FIVE)
+    expire_snapshots(events, EVERYTHING_EXPIRABLE, now)
+    cutoff = datetime.now(UTC)
+    # A crashed load's file, from two days ago, and one a load in progress writes after the cutoff.
+    data = Path(events.location().removeprefix("file://"), "data")
+    crashed, in_progress = data / "crashed.parquet", data / "in-progress.parquet"
+    crashed.write_bytes(b"never committed")
+    two_days_ago = (cutoff - timedelta(days=2)).timestamp()
+    os.utime(crashed, (two_days_ago, two_days_ago))
+    in_progress.write_bytes(b"not committed yet")
+    os.utime(in_progress, ((cutoff + timedelta(seconds=5)).timestamp(),) * 2)
+    compacted = {Path(task.file.file_path.removeprefix("file://")) for task in events.refresh().scan().plan_files()}
+
+    removed = remove_orphan_files(events, timedelta(0), cutoff)
+    # The 12 small files the expired snapshots referenced, the crashed load's, and old metadata.
+    assert removed.files > 13
+    assert data_files_on_disk(events) == compacted | {in_progress}
+    assert fingerprint(events) == before
