@@ -2,10 +2,12 @@
 
 A file counts as small below three quarters of the policy's target size (Iceberg's own rewrite
 uses the same mark), and a partition is rewritten once it has the policy's ``min_input_files`` of
-them. The rewrite is one commit that removes the small files and adds the new ones; it changes no
-row, and it records the table's whole source position, as a checkpoint does, so that nothing a
-load needs depends on the snapshots it follows. A load that commits first makes the compaction
-start again from the new state: the load is never lost.
+them. The rewrite is one commit that removes the small files and adds the new ones. It changes no
+row: the new files are read back and must hold the same row count and checksum of every row's
+content as the files they replace, or nothing is committed. It records the table's whole source
+position, as a checkpoint does, so that nothing a load needs depends on the snapshots it follows.
+A load that commits first makes the compaction start again from the new state: the load is
+never lost.
 """
 
 import itertools
@@ -13,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import duckdb
 import pyarrow as pa
 from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
@@ -25,6 +28,21 @@ from lakehouse.maintenance.snapshots import position
 
 SMALL_FRACTION = 0.75
 COMPACTION = "compaction"
+
+
+class ContentChangedError(Exception):
+    """The rewritten files would not hold exactly the rows of the files they replace."""
+
+
+def content_fingerprint(rows: pa.Table) -> tuple[int, int]:
+    """The row count and an order-free checksum of every row's content."""
+    connection = duckdb.connect()
+    try:
+        connection.register("fingerprinted_rows", rows)
+        [(count, checksum)] = connection.sql("SELECT count(*), sum(hash(t)) FROM fingerprinted_rows AS t").fetchall()
+    finally:
+        connection.close()
+    return int(count), int(checksum or 0)
 
 
 @dataclass(frozen=True)
@@ -90,7 +108,17 @@ def compact(table: Table, policy: MaintenancePolicy, *, after_reading: Callable[
             for task in small:
                 rewrite.delete_data_file(task.file)
             counter = itertools.count()
-            for data_file in _dataframe_to_data_files(sized, rows, current.io, rewrite.commit_uuid, counter):
+            written = list(_dataframe_to_data_files(sized, rows, current.io, rewrite.commit_uuid, counter))
+            for data_file in written:
+                data_file.spec_id = metadata.default_spec_id
+            # Read back before the commit: a rewrite that lost or changed a row is never committed.
+            rewritten = scan.to_table([FileScanTask(data_file) for data_file in written])
+            if content_fingerprint(rewritten) != content_fingerprint(rows):
+                raise ContentChangedError(
+                    f"{'.'.join(current.name())}: the compacted files hold {content_fingerprint(rewritten)} (rows, "
+                    f"checksum), not the {content_fingerprint(rows)} of the files they replace; nothing committed"
+                )
+            for data_file in written:
                 rewrite.append_data_file(data_file)
         return Compaction(before, FileStats.of(list(table.refresh().scan().plan_files())), len(small))
 

@@ -4,7 +4,6 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
@@ -22,7 +21,7 @@ from lakehouse.ingest.database.source import SourceDatabase
 from lakehouse.ingest.events.offsets import recorded_offsets
 from lakehouse.ingest.landing.load import LandingIngestion
 from lakehouse.ingest.landing.store import landing_store
-from lakehouse.maintenance.compaction import compact
+from lakehouse.maintenance.compaction import compact, content_fingerprint
 from lakehouse.maintenance.orphans import remove_orphan_files
 from lakehouse.maintenance.snapshots import expire_snapshots
 from lakehouse.settings import Settings
@@ -94,11 +93,7 @@ def append_events(table: Table, first: int, count: int, day: int) -> None:
 
 
 def fingerprint(table: Table) -> tuple[int, int]:
-    """The row count and an order-free checksum of every row's content."""
-    connection = duckdb.connect()
-    connection.register("event_rows", table.refresh().scan().to_arrow())
-    [(count, checksum)] = connection.sql("SELECT count(*), sum(hash(t)) FROM event_rows AS t").fetchall()
-    return count, int(checksum or 0)
+    return content_fingerprint(table.refresh().scan().to_arrow())
 
 
 @pytest.fixture
