@@ -3,6 +3,7 @@
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -21,7 +22,8 @@ from lakehouse.ingest.database.source import SourceDatabase
 from lakehouse.ingest.events.offsets import recorded_offsets
 from lakehouse.ingest.landing.load import LandingIngestion
 from lakehouse.ingest.landing.store import landing_store
-from lakehouse.maintenance.compaction import compact, content_fingerprint
+from lakehouse.maintenance import compaction
+from lakehouse.maintenance.compaction import ContentChangedError, compact, content_fingerprint
 from lakehouse.maintenance.orphans import remove_orphan_files
 from lakehouse.maintenance.snapshots import expire_snapshots
 from lakehouse.settings import Settings
@@ -155,3 +157,16 @@ def test_orphan_removal_deletes_what_no_snapshot_references_once_old_enough(even
     assert removed.files > 13
     assert data_files_on_disk(events) == compacted | {in_progress}
     assert fingerprint(events) == before
+
+
+def test_a_rewrite_that_would_lose_a_row_is_never_committed(events: Table, monkeypatch: pytest.MonkeyPatch) -> None:
+    before, snapshot = fingerprint(events), events.current_snapshot()
+    write = compaction._dataframe_to_data_files
+
+    def losing_a_row(metadata: Any, rows: pa.Table, *arguments: Any) -> Any:
+        return write(metadata, rows.slice(1), *arguments)
+
+    monkeypatch.setattr(compaction, "_dataframe_to_data_files", losing_a_row)
+    with pytest.raises(ContentChangedError, match="nothing committed"):
+        compact(events, COMPACT_FIVE)
+    assert events.refresh().current_snapshot() == snapshot and fingerprint(events) == before
