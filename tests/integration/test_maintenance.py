@@ -5,11 +5,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pyarrow as pa
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.table import Table
 
+from lakehouse.definitions import defs
 from lakehouse.iceberg.catalog import prepare_catalog
 from lakehouse.iceberg.declarations import (
     MaintenancePolicy,
@@ -170,3 +172,21 @@ def test_a_rewrite_that_would_lose_a_row_is_never_committed(events: Table, monke
     with pytest.raises(ContentChangedError, match="nothing committed"):
         compact(events, COMPACT_FIVE)
     assert events.refresh().current_snapshot() == snapshot and fingerprint(events) == before
+
+
+def test_the_nightly_job_maintains_every_table_and_records_what_it_did(events: Table) -> None:
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = defs().resolve_job_def("maintenance").execute_in_process(instance=instance)
+        assert result.success
+        observed = {
+            event.asset_observation_data.asset_observation.asset_key.to_user_string(): {
+                name: value.value for name, value in event.asset_observation_data.asset_observation.metadata.items()
+            }
+            for event in result.all_events
+            if event.event_type_value == "ASSET_OBSERVATION"
+        }
+    # The declared bronze tables, all but sales_events empty; its policy wants 10 small files a partition.
+    assert "bronze/orders" in observed
+    events_done = observed["bronze/sales_events"]
+    assert (events_done["data_files_before"], events_done["data_files_after"]) == (12, 12)
+    assert events_done["small_files_rewritten"] == 0 and events_done["snapshots_before"] == 12

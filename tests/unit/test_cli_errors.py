@@ -154,7 +154,8 @@ def test_an_unknown_job_lists_the_jobs() -> None:
     fails(
         ["materialize", "--job", "nightly"],
         ExitCode.USAGE,
-        "no job 'nightly'; the jobs are bronze_extract, marketplace_orders_to_gold, medallion, sales_events_to_gold",
+        "no job 'nightly'; the jobs are bronze_extract, maintenance, marketplace_orders_to_gold, medallion, "
+        "sales_events_to_gold",
     )
 
 

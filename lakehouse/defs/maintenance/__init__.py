@@ -1,0 +1,1 @@
+"""Iceberg table maintenance: compaction, snapshot expiry and orphan files, every night."""

@@ -1,0 +1,85 @@
+"""The nightly maintenance of every table in the catalog, each by its own policy.
+
+Each table is compacted, its snapshots expired and its orphan files removed (`lakehouse/maintenance/`),
+and an observation on its asset records the data files, bytes and snapshots before and after. A
+load that commits meanwhile makes the maintenance commit start again, so nothing is lost. A table
+that fails does not stop the others; the run fails at the end, naming it.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import dagster as dg
+from pyiceberg.table import Table
+
+from lakehouse.defs.resources import IcebergCatalogResource
+from lakehouse.iceberg.catalog import catalog_tables
+from lakehouse.iceberg.declarations import MaintenancePolicy, all_declarations
+from lakehouse.maintenance.compaction import compact
+from lakehouse.maintenance.orphans import remove_orphan_files
+from lakehouse.maintenance.snapshots import expire_snapshots
+
+
+class MaintenanceError(Exception):
+    """One or more tables could not be maintained."""
+
+
+def policy_for(namespace: str, name: str) -> MaintenancePolicy:
+    """A bronze table's policy is in its declaration; other tables (silver, gold, quarantines) take the defaults."""
+    declared = {declaration.table: declaration.maintenance for declaration in all_declarations()}
+    return declared.get(name, MaintenancePolicy()) if namespace == "bronze" else MaintenancePolicy()
+
+
+def maintain(table: Table, policy: MaintenancePolicy, now: datetime) -> dict[str, Any]:
+    """Compact, expire, remove orphans; what each did, as metadata."""
+    snapshots_before = len(table.metadata.snapshots)
+    compaction = compact(table, policy)
+    expiry = expire_snapshots(table, policy.snapshot_retention, now)
+    orphans = remove_orphan_files(table, policy.orphan_file_age, now)
+    return {
+        "data_files_before": compaction.before.files,
+        "data_files_after": compaction.after.files,
+        "data_bytes_before": compaction.before.bytes,
+        "data_bytes_after": compaction.after.bytes,
+        "small_files_rewritten": compaction.rewritten,
+        "snapshots_before": snapshots_before,
+        "snapshots_after": len(table.refresh().metadata.snapshots),
+        "snapshots_expired": expiry.expired,
+        "orphan_files_removed": orphans.files,
+        "orphan_bytes_removed": orphans.bytes,
+    }
+
+
+@dg.op(pool="maintenance")
+def maintain_tables(context: dg.OpExecutionContext, iceberg: IcebergCatalogResource) -> None:
+    catalog = iceberg.catalog()
+    now = datetime.now(UTC)
+    failed: dict[str, str] = {}
+    for namespace, name in catalog_tables(catalog):
+        try:
+            metadata = maintain(catalog.load_table((namespace, name)), policy_for(namespace, name), now)
+        except Exception as error:  # one table's trouble must not keep the others from their maintenance
+            failed[f"{namespace}.{name}"] = f"{type(error).__name__}: {error}"
+            context.log.error(f"{namespace}.{name}: {error}")
+            continue
+        context.log_event(dg.AssetObservation(asset_key=dg.AssetKey([namespace, name]), metadata=metadata))
+    if failed:
+        raise MaintenanceError("; ".join(f"{table}: {problem}" for table, problem in failed.items()))
+
+
+@dg.job(description="Every table: small files compacted, snapshots expired, orphan files removed, by its policy.")
+def maintenance() -> None:
+    maintain_tables()
+
+
+@dg.definitions
+def maintenance_jobs() -> dg.Definitions:
+    nightly = dg.ScheduleDefinition(
+        name="nightly_maintenance",
+        job=maintenance,
+        cron_schedule="30 3 * * *",
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Table maintenance every night, after the batch.",
+    )
+    return dg.Definitions(jobs=[maintenance], schedules=[nightly])
