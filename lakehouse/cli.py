@@ -565,10 +565,10 @@ def backfill(
     )
 
 
-def _engine(settings: "Settings") -> "QueryEngine":
+def _engine(settings: "Settings", as_of: str | None = None) -> "QueryEngine":
     from lakehouse.engine import engine_for
 
-    return engine_for(settings)
+    return engine_for(settings, as_of)
 
 
 KPI_QUERIES = {
@@ -600,9 +600,16 @@ def kpis() -> None:
 def query(
     sql: Annotated[str, typer.Argument(help="SQL; tables are bronze.x, silver.x, gold.x")],
     output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Read each table as it stood at a snapshot id (`lakehouse history TABLE`) or an ISO 8601 time.",
+        ),
+    ] = None,
 ) -> None:
     """Run SQL on the configured engine and print the result. A query reads only the tables it names."""
-    engine = _engine(_settings(catalog=True))
+    engine = _engine(_settings(catalog=True), as_of)
     try:
         rows = engine.records(sql)
     finally:

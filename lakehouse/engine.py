@@ -113,8 +113,15 @@ def _create_file_view(connection: "duckdb.DuckDBPyConnection", relation: str, la
         raise _damaged(label, paths, error) from error
 
 
-def attach_table(connection: "duckdb.DuckDBPyConnection", table: "Table", namespace: str, name: str) -> list[str]:
-    """Make ``namespace.name`` in DuckDB read the table's current snapshot, replacing what was there.
+def attach_table(
+    connection: "duckdb.DuckDBPyConnection",
+    table: "Table",
+    namespace: str,
+    name: str,
+    snapshot_id: int | None = None,
+) -> list[str]:
+    """Make ``namespace.name`` in DuckDB read the table's current snapshot (or ``snapshot_id``),
+    replacing what was there.
 
     Returns the local paths of the data files the relation reads, by which a later read error
     names its table: none when the relation holds the rows themselves. Raises `DamagedTableError`
@@ -124,8 +131,9 @@ def attach_table(connection: "duckdb.DuckDBPyConnection", table: "Table", namesp
 
     relation = _replaceable(connection, namespace, name)
     label = f"{namespace}.{name}"
+    scan = table.scan(snapshot_id=snapshot_id)
     try:
-        tasks = list(table.scan().plan_files())
+        tasks = list(scan.plan_files())
     except OSError as error:  # a manifest is missing or unreadable
         raise _damaged(label, [], error) from error
     paths = [task.file.file_path.removeprefix(LOCAL_SCHEME) for task in tasks]
@@ -135,7 +143,7 @@ def attach_table(connection: "duckdb.DuckDBPyConnection", table: "Table", namesp
         return paths
     try:
         # Empty tables, and snapshots with delete files, go through pyiceberg, which applies deletes.
-        rows = table.scan().to_arrow() if tasks else table.schema().as_arrow().empty_table()
+        rows = scan.to_arrow() if tasks else scan.projection().as_arrow().empty_table()
     except (duckdb.Error, OSError) as error:
         raise _damaged(label, paths, error) from error
     connection.register(STAGED_ROWS, rows)
@@ -253,7 +261,8 @@ class LocalEngine:
 
     ``catalog`` may be a function that opens it. With ``snapshot_files``, the catalog is opened
     only for a table whose current files the cache does not know yet, and a table read through
-    it is remembered there.
+    it is remembered there. With ``as_of`` (a snapshot id or a time), each table is read as it
+    stood then (`lakehouse.iceberg.history.snapshot_as_of`).
     """
 
     def __init__(
@@ -262,11 +271,13 @@ class LocalEngine:
         tables: Iterable[tuple[str, str]] | None = None,
         *,
         snapshot_files: SnapshotFiles | None = None,
+        as_of: str | None = None,
     ) -> None:
         import duckdb
 
         self._catalog = catalog
         self.snapshot_files = snapshot_files
+        self.as_of = as_of
         self.connection = duckdb.connect()
         # Data file path -> table, so that a file DuckDB fails to read names its table.
         self._files: dict[str, str] = {}
@@ -290,6 +301,9 @@ class LocalEngine:
             self._attached.add((namespace, name))
 
     def _attach_current(self, namespace: str, name: str, location: str | None) -> list[str]:
+        if self.as_of is not None:
+            table = self.catalog.load_table((namespace, name))
+            return attach_table(self.connection, table, namespace, name, _snapshot_as_of(table, self.as_of))
         known = self.snapshot_files.files((namespace, name), location) if self.snapshot_files and location else None
         if known is not None:
             # Each table is attached once to this connection: there is nothing to replace.
@@ -381,12 +395,47 @@ def _arrow_type(trino_type: str) -> "pa.DataType | None":
     return _trino_types().get(re.sub(r"\(\d+(,\s*\d+)?\)", "", trino_type))
 
 
-class TrinoEngine:
-    """Queries through Trino, whose `iceberg` catalog is the lakehouse's shared catalog."""
+def _snapshot_as_of(table: "Table", as_of: str) -> int:
+    from lakehouse.iceberg.history import NoSuchSnapshotError, snapshot_as_of
 
-    def __init__(self, settings: Settings) -> None:
+    try:
+        return snapshot_as_of(table, as_of)
+    except NoSuchSnapshotError as error:
+        raise QueryError(str(error)) from None
+
+
+# A medallion table named in SQL (schema.name), not inside a quoted name or another qualified one.
+QUALIFIED_TABLE = re.compile(rf"(?<![\w.\"])({'|'.join(NAMESPACES)})\.([A-Za-z_][A-Za-z0-9_]*)\b", re.IGNORECASE)
+
+
+def sql_as_of(sql: str, catalog: "Catalog", as_of: str) -> str:
+    """``sql`` with each medallion table it names read as of ``as_of`` (Trino's FOR VERSION AS OF)."""
+    versions: dict[tuple[str, str], int] = {}
+
+    def pinned(match: re.Match[str]) -> str:
+        key = (match[1].lower(), match[2].lower())
+        if key not in versions:
+            from pyiceberg.exceptions import NoSuchTableError
+
+            try:
+                table = catalog.load_table(key)
+            except NoSuchTableError:
+                raise MissingTableError(f"no table {'.'.join(key)} in the catalog") from None
+            versions[key] = _snapshot_as_of(table, as_of)
+        return f"{match[0]} FOR VERSION AS OF {versions[key]}"
+
+    return QUALIFIED_TABLE.sub(pinned, sql)
+
+
+class TrinoEngine:
+    """Queries through Trino, whose `iceberg` catalog is the lakehouse's shared catalog. With
+    ``as_of``, each table a query names is read as it stood then."""
+
+    def __init__(self, settings: Settings, as_of: str | None = None) -> None:
         import trino
 
+        self.settings = settings
+        self.as_of = as_of
         self.address = f"{settings.trino_host}:{settings.trino_port}"
         self.connection = trino.dbapi.connect(
             host=settings.trino_host, port=settings.trino_port, user=settings.trino_user, catalog=TRINO_CATALOG
@@ -396,6 +445,10 @@ class TrinoEngine:
         import pyarrow as pa
         import trino
 
+        if self.as_of is not None:
+            from lakehouse.iceberg.catalog import catalog_for
+
+            sql = sql_as_of(sql, catalog_for(self.settings), self.as_of)
         cursor = self.connection.cursor()
         try:
             cursor.execute(sql)
@@ -434,14 +487,15 @@ class QueryEngine(Protocol):
     def close(self) -> None: ...
 
 
-def engine_for(settings: Settings) -> QueryEngine:
-    """The profile's engine: Trino on `stack`, DuckDB over the catalog on `local`."""
+def engine_for(settings: Settings, as_of: str | None = None) -> QueryEngine:
+    """The profile's engine: Trino on `stack`, DuckDB over the catalog on `local`; with ``as_of``,
+    reading each table as it stood then."""
     if settings.profile is Profile.STACK:
-        return TrinoEngine(settings)
+        return TrinoEngine(settings, as_of)
 
     def open_catalog() -> "Catalog":
         from lakehouse.iceberg.catalog import catalog_for
 
         return catalog_for(settings)
 
-    return LocalEngine(open_catalog, snapshot_files=SnapshotFiles.for_settings(settings))
+    return LocalEngine(open_catalog, snapshot_files=SnapshotFiles.for_settings(settings), as_of=as_of)

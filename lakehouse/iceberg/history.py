@@ -53,3 +53,28 @@ def snapshot_history(table: Table) -> list[SnapshotEntry]:
             )
         )
     return entries
+
+
+class NoSuchSnapshotError(Exception):
+    """A table has no snapshot with the id asked for, or none at the time asked for."""
+
+
+def snapshot_as_of(table: Table, as_of: str) -> int:
+    """The id of the table's snapshot ``as_of`` names: a snapshot id, or an ISO 8601 time (UTC unless
+    it says otherwise), for which the latest snapshot of the current lineage committed by then."""
+    name = ".".join(table.name())
+    if as_of.isdigit():
+        if table.snapshot_by_id(int(as_of)) is None:
+            raise NoSuchSnapshotError(f"{name} has no snapshot {as_of}; `lakehouse history {name}` lists them")
+        return int(as_of)
+    try:
+        moment = datetime.fromisoformat(as_of)
+    except ValueError:
+        raise NoSuchSnapshotError(
+            f"--as-of {as_of!r} is neither a snapshot id nor an ISO 8601 time such as 2026-12-01T09:30:00Z"
+        ) from None
+    limit = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000
+    for snapshot in ancestors_of(table.current_snapshot(), table.metadata):
+        if snapshot.timestamp_ms <= limit:
+            return snapshot.snapshot_id
+    raise NoSuchSnapshotError(f"{name} has no snapshot committed at or before {as_of}")

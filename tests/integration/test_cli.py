@@ -142,7 +142,7 @@ def test_backfill_loads_rows_below_the_cursor_once(tmp_path: Path, monkeypatch: 
     assert "bronze.customers is loaded whole on every run" in refused.stderr
 
 
-def test_rollback_returns_a_table_to_a_snapshot_and_the_next_load_resumes_from_its_position(
+def test_a_query_as_of_a_snapshot_and_a_rollback_to_it_after_which_the_next_load_resumes_from_its_position(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path / "lakehouse"))
@@ -155,6 +155,11 @@ def test_rollback_returns_a_table_to_a_snapshot_and_the_next_load_resumes_from_i
     invoke("materialize")
     first, second = json.loads(invoke("history", "bronze.orders", "--format", "json"))
     assert second["total_rows"] == 831
+    count = "SELECT count(*) AS n FROM bronze.orders"
+    assert invoke("query", count, "--format", "csv", "--as-of", first["snapshot_id"]) == "n\n830\n"
+    assert invoke("query", count, "--format", "csv", "--as-of", second["committed_at"]) == "n\n831\n"
+    too_early = runner.invoke(app, ["query", count, "--as-of", "1999-01-01T00:00:00Z"])
+    assert too_early.exit_code == 1 and "no snapshot committed at or before 1999-01-01" in too_early.stderr
 
     declined = runner.invoke(app, ["rollback", "bronze.orders", first["snapshot_id"]], input="n\n")
     assert declined.exit_code == 1 and "nothing changed" in declined.stderr

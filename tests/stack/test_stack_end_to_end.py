@@ -140,6 +140,21 @@ def test_incremental_gold_equals_a_full_rebuild_through_trino(
     )
 
 
+def test_a_query_through_trino_reads_each_table_as_of_a_snapshot(
+    stack_environment: Settings, trino_engine: TrinoEngine
+) -> None:
+    # After the incremental test: gold.daily_revenue has had days added since its first snapshot.
+    table = catalog_for(stack_environment).load_table(("gold", "daily_revenue"))
+    first = min(table.metadata.snapshots, key=lambda snapshot: snapshot.timestamp_ms)
+    then = table.scan(snapshot_id=first.snapshot_id).to_arrow().num_rows
+    as_of = TrinoEngine(stack_environment, as_of=str(first.snapshot_id))
+    try:
+        assert as_of.scalar("SELECT count(*) FROM gold.daily_revenue AS days") == then
+    finally:
+        as_of.close()
+    assert trino_engine.scalar("SELECT count(*) FROM gold.daily_revenue") != then
+
+
 @pytest.mark.usefixtures("running_stack")
 def test_services_up_and_down_run_the_stack_and_stop_it_by_pid(services_dir: Path) -> None:
     """`make services-up` / `make services-down` on ports of their own, beside the session's stack."""
