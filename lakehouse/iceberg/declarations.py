@@ -118,8 +118,9 @@ def parse_transform(text: str) -> Transform[Any, Any]:
 
 
 def parse_duration(value: object) -> object:
-    """``7d``, ``12h``, ``30m``, ``45s`` as a timedelta; anything else is left to pydantic."""
-    if isinstance(value, str):
+    """``7d``, ``12h``, ``30m``, ``45s`` as a timedelta; ISO 8601 (``P7D``, as a declaration is
+    written back) and anything not text are left to pydantic."""
+    if isinstance(value, str) and not value.startswith("P"):
         if not (match := DURATION.fullmatch(value.strip())):
             raise ValueError(f"{value!r} is not a duration; write it as a number and s, m, h or d, e.g. 7d")
         return timedelta(**{DURATION_UNITS[match[2]]: int(match[1])})
@@ -313,6 +314,11 @@ SOURCE_KINDS: dict[str, type[BronzeTableDeclaration]] = {
 }
 
 
+def validation_problems(error: ValidationError) -> str:
+    """Each problem pydantic found, where it is and what is wrong, on one line."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in error.errors())
+
+
 def load_declaration(path: Path) -> BronzeTableDeclaration:
     try:
         raw = yaml.safe_load(path.read_text())
@@ -326,8 +332,7 @@ def load_declaration(path: Path) -> BronzeTableDeclaration:
     try:
         return SOURCE_KINDS[kinds[0]].model_validate({**raw, "path": path})
     except ValidationError as error:
-        details = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in error.errors())
-        raise DeclarationError(f"{path}: {details}") from None
+        raise DeclarationError(f"{path}: {validation_problems(error)}") from None
 
 
 @cache

@@ -89,3 +89,8 @@ def test_maintenance_policies_parse_sizes_and_durations_and_default_the_rest() -
     orders = next(d for d in bronze_declarations() if d.table == "orders")
     assert orders.maintenance == MaintenancePolicy()
     assert orders.maintenance.snapshot_retention.max_age == timedelta(days=7)
+
+
+def test_a_declaration_written_as_json_reads_back_the_same() -> None:
+    [events] = topic_declarations()
+    assert type(events).model_validate_json(events.model_dump_json()) == events

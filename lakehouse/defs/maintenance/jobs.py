@@ -1,20 +1,30 @@
 """The nightly maintenance of every table in the catalog, each by its own policy.
 
-Each table is compacted, its snapshots expired and its orphan files removed (`lakehouse/maintenance/`),
+Each table is compacted, its snapshots expired and its orphan files removed (`lakehouse/maintenance/`)
+by the policy its bronze declaration or its dbt model's config declares,
 and an observation on its asset records the data files, bytes and snapshots before and after. A
 load that commits meanwhile makes the maintenance commit start again, so nothing is lost. A table
 that fails does not stop the others; the run fails at the end, naming it.
 """
 
+import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
+from pydantic import ValidationError
 from pyiceberg.table import Table
 
+from lakehouse.defs.medallion.assets import DBT_PROJECT_DIR
 from lakehouse.defs.resources import IcebergCatalogResource
 from lakehouse.iceberg.catalog import catalog_tables
-from lakehouse.iceberg.declarations import MaintenancePolicy, all_declarations
+from lakehouse.iceberg.declarations import (
+    DeclarationError,
+    MaintenancePolicy,
+    all_declarations,
+    validation_problems,
+)
 from lakehouse.maintenance.compaction import compact
 from lakehouse.maintenance.orphans import remove_orphan_files
 from lakehouse.maintenance.snapshots import expire_snapshots
@@ -24,10 +34,29 @@ class MaintenanceError(Exception):
     """One or more tables could not be maintained."""
 
 
-def policy_for(namespace: str, name: str) -> MaintenancePolicy:
-    """A bronze table's policy is in its declaration; other tables (silver, gold, quarantines) take the defaults."""
-    declared = {declaration.table: declaration.maintenance for declaration in all_declarations()}
-    return declared.get(name, MaintenancePolicy()) if namespace == "bronze" else MaintenancePolicy()
+def model_policies(manifest: Mapping[str, Any]) -> dict[tuple[str, str], MaintenancePolicy]:
+    """The policies dbt models declare in their config's ``meta: {maintenance: ...}``, by table."""
+    declared = {}
+    for node in manifest["nodes"].values():
+        policy = node["config"].get("meta", {}).get("maintenance") if node["resource_type"] == "model" else None
+        if policy is None:
+            continue
+        try:
+            declared[(node["schema"], node["name"])] = MaintenancePolicy.model_validate(policy)
+        except ValidationError as error:
+            # The model's YAML (``lakehouse://models/...``) when it has one, else its SQL file.
+            source = (node.get("patch_path") or node["original_file_path"]).split("://")[-1]
+            where = f"dbt/{source}: {node['name']} meta.maintenance"
+            raise DeclarationError(f"{where}: {validation_problems(error)}") from None
+    return declared
+
+
+def policies() -> dict[tuple[str, str], MaintenancePolicy]:
+    """Every declared policy: bronze tables' in `iceberg/`, dbt models' in their config. A table
+    without one (a quarantine, a model that declares none) takes the defaults."""
+    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    bronze = {("bronze", declaration.table): declaration.maintenance for declaration in all_declarations()}
+    return bronze | model_policies(manifest)
 
 
 def maintain(table: Table, policy: MaintenancePolicy, now: datetime) -> dict[str, Any]:
@@ -54,10 +83,12 @@ def maintain(table: Table, policy: MaintenancePolicy, now: datetime) -> dict[str
 def maintain_tables(context: dg.OpExecutionContext, iceberg: IcebergCatalogResource) -> None:
     catalog = iceberg.catalog()
     now = datetime.now(UTC)
+    declared = policies()
     failed: dict[str, str] = {}
     for namespace, name in catalog_tables(catalog):
+        policy = declared.get((namespace, name), MaintenancePolicy())
         try:
-            metadata = maintain(catalog.load_table((namespace, name)), policy_for(namespace, name), now)
+            metadata = maintain(catalog.load_table((namespace, name)), policy, now)
         except Exception as error:  # one table's trouble must not keep the others from their maintenance
             failed[f"{namespace}.{name}"] = f"{type(error).__name__}: {error}"
             context.log.error(f"{namespace}.{name}: {error}")
