@@ -122,15 +122,27 @@ def test_query_errors_are_reported_without_a_traceback(demo_lakehouse: None) -> 
     assert "Traceback" not in result.output
 
 
-@pytest.mark.bad_input
-def test_backfill_loads_rows_below_the_cursor_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def own_bronze(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A classic-size bronze lakehouse of the test's own, for tests that change it; its source database."""
     monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path / "lakehouse"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
     invoke("generate", "--scale", "classic")
     invoke("init")
     invoke("materialize")
-    with sqlite3.connect(tmp_path / "lakehouse" / "northwind.db") as source:
-        source.execute("INSERT INTO orders (order_id, customer_id, order_date) VALUES (10001, 'ALFKI', '1996-07-01')")
+    return tmp_path / "lakehouse" / "northwind.db"
+
+
+def add_order(source: Path, order_id: int, order_date: str) -> None:
+    with sqlite3.connect(source) as connection:
+        connection.execute(
+            "INSERT INTO orders (order_id, customer_id, order_date) VALUES (?, 'ALFKI', ?)", (order_id, order_date)
+        )
+
+
+@pytest.mark.bad_input
+def test_backfill_loads_rows_below_the_cursor_once(own_bronze: Path) -> None:
+    add_order(own_bronze, 10001, "1996-07-01")
 
     first = invoke("backfill", "orders")
     again = invoke("backfill", "orders", "--from", "10000", "--to", "10100")
@@ -143,15 +155,9 @@ def test_backfill_loads_rows_below_the_cursor_once(tmp_path: Path, monkeypatch: 
 
 
 def test_a_query_as_of_a_snapshot_and_a_rollback_to_it_after_which_the_next_load_resumes_from_its_position(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    own_bronze: Path,
 ) -> None:
-    monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path / "lakehouse"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
-    invoke("generate", "--scale", "classic")
-    invoke("init")
-    invoke("materialize")
-    with sqlite3.connect(tmp_path / "lakehouse" / "northwind.db") as source:
-        source.execute("INSERT INTO orders (order_id, customer_id, order_date) VALUES (20001, 'ALFKI', '1998-06-01')")
+    add_order(own_bronze, 20001, "1998-06-01")
     invoke("materialize")
     first, second = json.loads(invoke("history", "bronze.orders", "--format", "json"))
     assert second["total_rows"] == 831
