@@ -20,11 +20,10 @@ import pyarrow as pa
 from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
 from pyiceberg.table import FileScanTask, Table, TableProperties
-from pyiceberg.table.snapshots import ancestors_of
 
 from lakehouse.iceberg.commits import retry_on_conflict, summary_key
 from lakehouse.iceberg.declarations import MaintenancePolicy
-from lakehouse.maintenance.snapshots import position
+from lakehouse.maintenance.snapshots import current_lineage, position
 
 SMALL_FRACTION = 0.75
 COMPACTION = "compaction"
@@ -99,8 +98,7 @@ def compact(table: Table, policy: MaintenancePolicy, *, after_reading: Callable[
         rows: pa.Table = scan.to_table(small)
         if after_reading is not None:
             after_reading()
-        lineage = list(reversed(list(ancestors_of(current.current_snapshot(), metadata))))
-        properties = position(lineage) | {summary_key(COMPACTION): str(len(small))}
+        properties = position(current_lineage(current)) | {summary_key(COMPACTION): str(len(small))}
         with (
             current.transaction() as transaction,
             transaction.update_snapshot(snapshot_properties=properties).overwrite() as rewrite,
@@ -112,11 +110,11 @@ def compact(table: Table, policy: MaintenancePolicy, *, after_reading: Callable[
             for data_file in written:
                 data_file.spec_id = metadata.default_spec_id
             # Read back before the commit: a rewrite that lost or changed a row is never committed.
-            rewritten = scan.to_table([FileScanTask(data_file) for data_file in written])
-            if content_fingerprint(rewritten) != content_fingerprint(rows):
+            read_back = content_fingerprint(scan.to_table([FileScanTask(data_file) for data_file in written]))
+            if read_back != (replaced := content_fingerprint(rows)):
                 raise ContentChangedError(
-                    f"{'.'.join(current.name())}: the compacted files hold {content_fingerprint(rewritten)} (rows, "
-                    f"checksum), not the {content_fingerprint(rows)} of the files they replace; nothing committed"
+                    f"{'.'.join(current.name())}: the compacted files hold {read_back} (rows, checksum), "
+                    f"not the {replaced} of the files they replace; nothing committed"
                 )
             for data_file in written:
                 rewrite.append_data_file(data_file)

@@ -48,6 +48,11 @@ def _gathered(key: str) -> Callable[[str, str], str] | None:
     return None
 
 
+def current_lineage(table: Table) -> list[Snapshot]:
+    """The snapshots the table's current state descends from, oldest first."""
+    return list(reversed(list(ancestors_of(table.current_snapshot(), table.metadata))))
+
+
 def position(snapshots: list[Snapshot]) -> dict[str, str]:
     """The position ``snapshots`` (oldest first) record together, as one commit would record it."""
     gathered: dict[str, str] = {}
@@ -79,7 +84,7 @@ def expire_snapshots(table: Table, retention: SnapshotRetention, now: datetime) 
         current = table.refresh()
         if not _expirable(current, retention, now, newer=0):
             return Expiry(0, None)
-        lineage = list(reversed(list(ancestors_of(current.current_snapshot(), current.metadata))))
+        lineage = current_lineage(current)
         whole = position(lineage)
         # With a checkpoint on top, which holds the whole position, every older snapshot may go.
         doomed_ids = {snapshot.snapshot_id for snapshot in _expirable(current, retention, now, newer=1)}
