@@ -5,6 +5,7 @@ import dagster as dg
 from lakehouse.defs.database.resources import source_database
 from lakehouse.defs.events.resources import kafka_resource
 from lakehouse.defs.landing.resources import landing_store_resource
+from lakehouse.defs.maintenance.resources import table_maintenance
 from lakehouse.defs.medallion.resources import dbt_cli
 from lakehouse.defs.resources import iceberg_catalog
 from lakehouse.settings import Settings
@@ -17,4 +18,5 @@ def resources_for(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "landing": landing_store_resource(settings),
         "kafka": kafka_resource(settings),
         "dbt": dbt_cli(settings),
+        "table_maintenance": table_maintenance(settings),
     }

@@ -124,7 +124,8 @@ def prepare_catalog(catalog: Catalog) -> list[str]:
 OWN_RETRY_PROPERTIES = {"commit.retry.num-retries": "0"}
 
 
-def _with_properties(table: Table, properties: dict[str, str]) -> Table:
+def with_properties(table: Table, properties: dict[str, str]) -> Table:
+    """``table`` with ``properties`` set, committed only where they differ."""
     drifted = {key: value for key, value in properties.items() if table.properties.get(key) != value}
     if drifted:
         with table.transaction() as transaction:
@@ -136,7 +137,8 @@ def bronze_table(catalog: Catalog, declaration: BronzeTableDeclaration) -> Table
     """The bronze table for ``declaration``: created on first use, its properties kept as declared."""
     create_namespace(catalog, "bronze")
     schema = declaration.iceberg_schema()
-    properties = declaration.properties | OWN_RETRY_PROPERTIES
+    properties = declaration.properties | declaration.maintenance.snapshot_retention.table_properties
+    properties |= OWN_RETRY_PROPERTIES
     table = catalog.create_table_if_not_exists(
         ("bronze", declaration.table),
         schema=schema,
@@ -144,7 +146,7 @@ def bronze_table(catalog: Catalog, declaration: BronzeTableDeclaration) -> Table
         sort_order=declaration.sort_order(schema),
         properties=properties,
     )
-    return _with_properties(table, properties)
+    return with_properties(table, properties)
 
 
 def quarantine_name(declaration: BronzeTableDeclaration) -> str:
@@ -163,4 +165,4 @@ def model_table(catalog: Catalog, namespace: str, name: str, schema: pa.Schema) 
     """The Iceberg table of a dbt model: created with ``schema`` on its first build."""
     create_namespace(catalog, namespace)
     table = catalog.create_table_if_not_exists((namespace, name), schema=schema, properties=OWN_RETRY_PROPERTIES)
-    return _with_properties(table, OWN_RETRY_PROPERTIES)
+    return with_properties(table, OWN_RETRY_PROPERTIES)

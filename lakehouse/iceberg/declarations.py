@@ -140,6 +140,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+RETENTION_PROPERTY_PREFIX = "history.expire."
+
+
 class SnapshotRetention(_Strict):
     """Snapshots older than ``max_age`` are expired, but the newest ``keep_last`` always stay."""
 
@@ -147,6 +150,14 @@ class SnapshotRetention(_Strict):
     keep_last: int = Field(default=5, ge=1)
 
     _max_age = field_validator("max_age", mode="before")(parse_duration)
+
+    @property
+    def table_properties(self) -> dict[str, str]:
+        """The retention as Iceberg's table properties, which other engines' expiry (Trino's, Spark's) honours."""
+        return {
+            f"{RETENTION_PROPERTY_PREFIX}max-snapshot-age-ms": str(int(self.max_age.total_seconds() * 1000)),
+            f"{RETENTION_PROPERTY_PREFIX}min-snapshots-to-keep": str(self.keep_last),
+        }
 
 
 class MaintenancePolicy(_Strict):
@@ -224,6 +235,11 @@ class BronzeTableDeclaration(_Strict):
             unknown = [c for c in columns if c not in names]
             if unknown:
                 raise ValueError(f"{where} names undeclared column(s) {', '.join(unknown)}")
+        if retention := [key for key in self.properties if key.startswith(RETENTION_PROPERTY_PREFIX)]:
+            raise ValueError(
+                f"properties {', '.join(retention)} come from the maintenance policy: "
+                "declare them as maintenance.snapshot_retention (max_age, keep_last)"
+            )
         for column in self.columns:
             parse_type(column.type)
         for partition in self.partition_by:

@@ -62,7 +62,7 @@ class Compaction:
     """Small files replaced; 0 when no partition had enough of them."""
 
 
-def _small_files_by_partition(tasks: list[FileScanTask], policy: MaintenancePolicy) -> list[list[FileScanTask]]:
+def small_files_by_partition(tasks: list[FileScanTask], policy: MaintenancePolicy) -> list[list[FileScanTask]]:
     """The groups of small files to rewrite: per partition, once it has enough of them. Files with
     delete files are left alone: their rows are not what the file alone holds."""
     groups: dict[tuple[int, str], list[FileScanTask]] = defaultdict(list)
@@ -80,7 +80,7 @@ def compact(table: Table, policy: MaintenancePolicy, *, after_reading: Callable[
         current = table.refresh()
         tasks = list(current.scan().plan_files())
         before = FileStats.of(tasks)
-        groups = _small_files_by_partition(tasks, policy)
+        groups = small_files_by_partition(tasks, policy)
         if not groups:
             return Compaction(before, before, rewritten=0)
         metadata = current.metadata

@@ -24,8 +24,8 @@ def _path(io: PyArrowFileIO, location: str) -> str:
 
 
 def referenced_files(table: Table) -> set[str]:
-    """Every file the table's metadata reaches: metadata files, manifest lists, manifests, data
-    and delete files of every snapshot it holds, and statistics files (filesystem paths)."""
+    """Every file the table's metadata reaches: metadata files, manifest lists, manifests, the data
+    and delete files live in a snapshot it holds, and statistics files (filesystem paths)."""
     metadata, io = table.metadata, table.io
     locations = {table.metadata_location, *(entry.metadata_file for entry in metadata.metadata_log)}
     locations |= {statistics.statistics_path for statistics in metadata.statistics}
@@ -34,26 +34,49 @@ def referenced_files(table: Table) -> set[str]:
         locations.add(snapshot.manifest_list)
         for manifest in snapshot.manifests(io):
             locations.add(manifest.manifest_path)
-            locations |= {
-                entry.data_file.file_path for entry in manifest.fetch_manifest_entry(io, discard_deleted=False)
-            }
+            # A file a manifest lists as deleted is needed only by older snapshots, whose manifests list it live.
+            locations |= {entry.data_file.file_path for entry in manifest.fetch_manifest_entry(io)}
     assert isinstance(io, PyArrowFileIO)
     return {_path(io, location) for location in locations}
 
 
-def remove_orphan_files(table: Table, older_than: timedelta, now: datetime) -> OrphanRemoval:
-    """Delete the files under the table's location that nothing references and that were last
-    modified before ``now - older_than``."""
+def _filesystem(table: Table) -> tuple[fs.FileSystem, str]:
+    """The table's filesystem and its location's path on it."""
     io = table.io
     assert isinstance(io, PyArrowFileIO)
     scheme, netloc, root = io.parse_location(table.location(), io.properties)
-    filesystem: fs.FileSystem = io.fs_by_scheme(scheme, netloc)
+    return io.fs_by_scheme(scheme, netloc), root
+
+
+def orphan_files(table: Table, older_than: timedelta, now: datetime) -> list[fs.FileInfo]:
+    """The files under the table's location that nothing references and that were last modified
+    before ``now - older_than``."""
+    filesystem, root = _filesystem(table)
     keep = referenced_files(table)
     limit = now - older_than
-    removed = OrphanRemoval(0, 0)
-    for info in filesystem.get_file_info(fs.FileSelector(root, recursive=True, allow_not_found=True)):
-        if info.type != fs.FileType.File or info.path in keep or info.mtime is None or info.mtime >= limit:
-            continue
+    return [
+        info
+        for info in filesystem.get_file_info(fs.FileSelector(root, recursive=True, allow_not_found=True))
+        if info.type == fs.FileType.File and info.path not in keep and info.mtime is not None and info.mtime < limit
+    ]
+
+
+def removal_of(files: list[fs.FileInfo]) -> OrphanRemoval:
+    return OrphanRemoval(len(files), sum(info.size or 0 for info in files))
+
+
+def remove_orphan_files(table: Table, older_than: timedelta, now: datetime) -> OrphanRemoval:
+    """Delete the table's `orphan_files`."""
+    filesystem, _ = _filesystem(table)
+    orphans = orphan_files(table, older_than, now)
+    for info in orphans:
         filesystem.delete_file(info.path)
-        removed = OrphanRemoval(removed.files + 1, removed.bytes + (info.size or 0))
-    return removed
+    return removal_of(orphans)
+
+
+def gone(table: Table, files: list[fs.FileInfo]) -> list[fs.FileInfo]:
+    """Those of ``files`` no longer there."""
+    filesystem, _ = _filesystem(table)
+    found = filesystem.get_file_info([info.path for info in files])
+    missing = {info.path for info in found if info.type == fs.FileType.NotFound}
+    return [info for info in files if info.path in missing]

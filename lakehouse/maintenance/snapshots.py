@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from pyiceberg.table import Table
+from pyiceberg.table import Table, Transaction
 from pyiceberg.table.snapshots import Snapshot, ancestors_of
 from pyiceberg.table.update.snapshot import ExpireSnapshots
 
@@ -74,31 +74,49 @@ def _expirable(table: Table, retention: SnapshotRetention, now: datetime, newer:
     return [s for s in table.metadata.snapshots if s.timestamp_ms < limit and s.snapshot_id not in kept]
 
 
+@dataclass(frozen=True)
+class ExpiryPlan:
+    doomed: frozenset[int]
+    """The snapshots to expire."""
+    checkpoint: dict[str, str] | None
+    """The summary of the checkpoint to commit first, when the snapshots kept would lack part of
+    the position without it; the checkpoint then counts as the newest snapshot kept."""
+
+
+def plan_expiry(table: Table, retention: SnapshotRetention, now: datetime) -> ExpiryPlan:
+    """What expiring ``table``'s snapshots by ``retention`` takes, as its metadata stands."""
+    doomed = frozenset(snapshot.snapshot_id for snapshot in _expirable(table, retention, now, newer=0))
+    lineage = current_lineage(table)
+    whole = position(lineage)
+    if not doomed or whole == position([snapshot for snapshot in lineage if snapshot.snapshot_id not in doomed]):
+        return ExpiryPlan(doomed, None)
+    # With a checkpoint on top, which holds the whole position, every older snapshot may go.
+    doomed = frozenset(snapshot.snapshot_id for snapshot in _expirable(table, retention, now, newer=1))
+    return ExpiryPlan(doomed, whole | {summary_key(CHECKPOINT): "true"})
+
+
+def commit_checkpoint(transaction: Transaction, properties: dict[str, str]) -> int:
+    """Append a snapshot that changes no data and records ``properties``; its id."""
+    with transaction.update_snapshot(snapshot_properties=properties).fast_append():
+        pass
+    checkpoint = transaction.table_metadata.current_snapshot_id
+    assert checkpoint is not None
+    return checkpoint
+
+
 def expire_snapshots(table: Table, retention: SnapshotRetention, now: datetime) -> Expiry:
     """Expire the snapshots ``retention`` lets go, in one commit that first records their position
-    in a checkpoint (which counts as the newest snapshot kept) when the snapshots kept would not
-    have it. Data files are left in place: no longer referenced, they are removed with the orphan
-    files once old enough."""
+    in a checkpoint when the snapshots kept would not have it. Data files are left in place: no
+    longer referenced, they are removed with the orphan files once old enough."""
 
     def attempt() -> Expiry:
         current = table.refresh()
-        if not _expirable(current, retention, now, newer=0):
+        plan = plan_expiry(current, retention, now)
+        if not plan.doomed:
             return Expiry(0, None)
-        lineage = current_lineage(current)
-        whole = position(lineage)
-        # With a checkpoint on top, which holds the whole position, every older snapshot may go.
-        doomed_ids = {snapshot.snapshot_id for snapshot in _expirable(current, retention, now, newer=1)}
-        needs_checkpoint = bool(whole) and whole != position([s for s in lineage if s.snapshot_id not in doomed_ids])
-        if not needs_checkpoint:
-            doomed_ids = {snapshot.snapshot_id for snapshot in _expirable(current, retention, now, newer=0)}
-        checkpoint: int | None = None
         with current.transaction() as transaction:
-            if needs_checkpoint:
-                properties = whole | {summary_key(CHECKPOINT): "true"}
-                with transaction.update_snapshot(snapshot_properties=properties).fast_append():
-                    pass
-                checkpoint = transaction.table_metadata.current_snapshot_id
-            ExpireSnapshots(transaction).by_ids(sorted(doomed_ids)).commit()
-        return Expiry(len(doomed_ids), checkpoint)
+            checkpoint = commit_checkpoint(transaction, plan.checkpoint) if plan.checkpoint else None
+            ExpireSnapshots(transaction).by_ids(sorted(plan.doomed)).commit()
+        return Expiry(len(plan.doomed), checkpoint)
 
     return retry_on_conflict(attempt)

@@ -60,6 +60,10 @@ def test_schema_adds_lineage_columns_and_spec_follows_declaration(tmp_path: Path
         (("key: [id]", "key: [id]\nmaintenance: {target_file_size: 128MB}"), "'128MB' is not a size"),
         (("key: [id]", "key: [id]\nmaintenance: {orphan_file_age: 3 days}"), "'3 days' is not a duration"),
         (("key: [id]", "key: [id]\nmaintenance: {snapshot_retention: {keep_last: 0}}"), "greater than or equal to 1"),
+        (
+            ("key: [id]", "key: [id]\nproperties: {history.expire.min-snapshots-to-keep: '3'}"),
+            "come from the maintenance policy: declare them as maintenance.snapshot_retention",
+        ),
     ],
 )
 def test_a_bad_declaration_names_the_file_and_the_problem(
@@ -86,9 +90,17 @@ def test_maintenance_policies_parse_sizes_and_durations_and_default_the_rest() -
     assert policy.target_file_size == 64 * 2**20 and policy.min_input_files == 10
     assert policy.snapshot_retention.max_age == timedelta(days=2) and policy.snapshot_retention.keep_last == 20
     assert policy.orphan_file_age == timedelta(days=1)
+    customers = next(d for d in bronze_declarations() if d.table == "customers")
+    assert customers.maintenance == MaintenancePolicy()
+    assert customers.maintenance.snapshot_retention.max_age == timedelta(days=7)
+
+
+def test_snapshot_retention_is_written_as_icebergs_own_table_properties() -> None:
     orders = next(d for d in bronze_declarations() if d.table == "orders")
-    assert orders.maintenance == MaintenancePolicy()
-    assert orders.maintenance.snapshot_retention.max_age == timedelta(days=7)
+    assert orders.maintenance.snapshot_retention.table_properties == {
+        "history.expire.max-snapshot-age-ms": str(7 * 24 * 3600 * 1000),
+        "history.expire.min-snapshots-to-keep": "20",
+    }
 
 
 def test_a_declaration_written_as_json_reads_back_the_same() -> None:

@@ -1,10 +1,11 @@
 """The nightly maintenance of every table in the catalog, each by its own policy.
 
-Each table is compacted, its snapshots expired and its orphan files removed (`lakehouse/maintenance/`)
-by the policy its bronze declaration or its dbt model's config declares,
-and an observation on its asset records the data files, bytes and snapshots before and after. A
-load that commits meanwhile makes the maintenance commit start again, so nothing is lost. A table
-that fails does not stop the others; the run fails at the end, naming it.
+Each table is compacted, its snapshots expired and its orphan files removed (`lakehouse/maintenance/`:
+by pyiceberg on `local`, by Trino's table procedures on `stack`) by the policy its bronze
+declaration or its dbt model's config declares, and an observation on its asset records the data
+files, bytes and snapshots before and after. A load that commits meanwhile makes the maintenance
+commit start again, so nothing is lost. A table that fails does not stop the others; the run
+fails at the end, naming it.
 """
 
 import json
@@ -16,6 +17,7 @@ import dagster as dg
 from pydantic import ValidationError
 from pyiceberg.table import Table
 
+from lakehouse.defs.maintenance.resources import TableMaintenanceResource
 from lakehouse.defs.medallion.assets import DBT_PROJECT_DIR
 from lakehouse.defs.resources import IcebergCatalogResource
 from lakehouse.iceberg.catalog import catalog_tables
@@ -25,9 +27,7 @@ from lakehouse.iceberg.declarations import (
     all_declarations,
     validation_problems,
 )
-from lakehouse.maintenance.compaction import compact
-from lakehouse.maintenance.orphans import remove_orphan_files
-from lakehouse.maintenance.snapshots import expire_snapshots
+from lakehouse.maintenance.procedures import TableProcedures
 
 
 class MaintenanceError(Exception):
@@ -59,12 +59,12 @@ def policies() -> dict[tuple[str, str], MaintenancePolicy]:
     return bronze | model_policies(manifest)
 
 
-def maintain(table: Table, policy: MaintenancePolicy, now: datetime) -> dict[str, Any]:
+def maintain(table: Table, policy: MaintenancePolicy, now: datetime, procedures: TableProcedures) -> dict[str, Any]:
     """Compact, expire, remove orphans; what each did, as metadata."""
     snapshots_before = len(table.metadata.snapshots)
-    compaction = compact(table, policy)
-    expiry = expire_snapshots(table, policy.snapshot_retention, now)
-    orphans = remove_orphan_files(table, policy.orphan_file_age, now)
+    compaction = procedures.compact(table, policy)
+    expiry = procedures.expire_snapshots(table, policy.snapshot_retention, now)
+    orphans = procedures.remove_orphan_files(table, policy.orphan_file_age, now)
     return {
         "data_files_before": compaction.before.files,
         "data_files_after": compaction.after.files,
@@ -80,15 +80,18 @@ def maintain(table: Table, policy: MaintenancePolicy, now: datetime) -> dict[str
 
 
 @dg.op(pool="maintenance")
-def maintain_tables(context: dg.OpExecutionContext, iceberg: IcebergCatalogResource) -> None:
+def maintain_tables(
+    context: dg.OpExecutionContext, iceberg: IcebergCatalogResource, table_maintenance: TableMaintenanceResource
+) -> None:
     catalog = iceberg.catalog()
+    procedures = table_maintenance.procedures()
     now = datetime.now(UTC)
     declared = policies()
     failed: dict[str, str] = {}
     for namespace, name in catalog_tables(catalog):
         policy = declared.get((namespace, name), MaintenancePolicy())
         try:
-            metadata = maintain(catalog.load_table((namespace, name)), policy, now)
+            metadata = maintain(catalog.load_table((namespace, name)), policy, now, procedures)
         except Exception as error:  # one table's trouble must not keep the others from their maintenance
             failed[f"{namespace}.{name}"] = f"{type(error).__name__}: {error}"
             context.log.error(f"{namespace}.{name}: {error}")
