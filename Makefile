@@ -87,6 +87,7 @@ bench: install
 	$(BIN)/python -m bench.noop --runs 5
 	$(BIN)/python -m bench.incremental --scale 1M --rounds 3
 	$(BIN)/python -m bench.query --runs 10
+	$(BIN)/python -m bench.maintenance --deliveries 500 --batches 500
 
 # PostgreSQL, MinIO, Kafka and Trino for LAKEHOUSE_PROFILE=stack, without Docker; installed
 # once into .cache/services, data kept under $(LAKEHOUSE_HOME)/services.

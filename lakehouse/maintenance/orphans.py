@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from pyarrow import fs
 from pyiceberg.io.pyarrow import PyArrowFileIO
+from pyiceberg.manifest import ManifestFile
 from pyiceberg.table import Table
 
 
@@ -30,12 +31,15 @@ def referenced_files(table: Table) -> set[str]:
     locations = {table.metadata_location, *(entry.metadata_file for entry in metadata.metadata_log)}
     locations |= {statistics.statistics_path for statistics in metadata.statistics}
     locations |= {statistics.statistics_path for statistics in metadata.partition_statistics}
+    manifests: dict[str, ManifestFile] = {}
     for snapshot in metadata.snapshots:
         locations.add(snapshot.manifest_list)
-        for manifest in snapshot.manifests(io):
-            locations.add(manifest.manifest_path)
-            # A file a manifest lists as deleted is needed only by older snapshots, whose manifests list it live.
-            locations |= {entry.data_file.file_path for entry in manifest.fetch_manifest_entry(io)}
+        # Snapshots share most of their manifests: each is read once.
+        manifests |= {manifest.manifest_path: manifest for manifest in snapshot.manifests(io)}
+    locations |= manifests.keys()
+    for manifest in manifests.values():
+        # A file a manifest lists as deleted is needed only by older snapshots, whose manifests list it live.
+        locations |= {entry.data_file.file_path for entry in manifest.fetch_manifest_entry(io)}
     assert isinstance(io, PyArrowFileIO)
     return {_path(io, location) for location in locations}
 

@@ -104,6 +104,17 @@ def commit_checkpoint(transaction: Transaction, properties: dict[str, str]) -> i
     return checkpoint
 
 
+def _remove_snapshots(transaction: Transaction, snapshot_ids: frozenset[int]) -> None:
+    """Remove ``snapshot_ids`` from the table's metadata in ``transaction``.
+
+    pyiceberg's ``ExpireSnapshots.by_ids`` derives the transaction's metadata again for each id,
+    which is quadratic in snapshots (12 s for 300); these ids come from that same metadata, and the
+    commit still leaves out every branch and tag head."""
+    expiry = ExpireSnapshots(transaction)
+    expiry._snapshot_ids_to_expire |= snapshot_ids
+    expiry.commit()
+
+
 def expire_snapshots(table: Table, retention: SnapshotRetention, now: datetime) -> Expiry:
     """Expire the snapshots ``retention`` lets go, in one commit that first records their position
     in a checkpoint when the snapshots kept would not have it. Data files are left in place: no
@@ -116,7 +127,7 @@ def expire_snapshots(table: Table, retention: SnapshotRetention, now: datetime) 
             return Expiry(0, None)
         with current.transaction() as transaction:
             checkpoint = commit_checkpoint(transaction, plan.checkpoint) if plan.checkpoint else None
-            ExpireSnapshots(transaction).by_ids(sorted(plan.doomed)).commit()
+            _remove_snapshots(transaction, plan.doomed)
         return Expiry(len(plan.doomed), checkpoint)
 
     return retry_on_conflict(attempt)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot
 
@@ -33,6 +34,8 @@ from lakehouse.maintenance.snapshots import Expiry, ExpiryPlan, commit_checkpoin
 # Trino expires what is older than its own clock less the threshold given: the margin keeps the
 # oldest snapshot the policy keeps even when a moment passes before Trino reads its clock.
 CLOCK_MARGIN = timedelta(seconds=1)
+# Trino's error for a commit that another writer's beat.
+COMMIT_CONFLICT = "ICEBERG_COMMIT_ERROR"
 # Trino's floors on retention guard tables no policy governs; here the table's policy decides.
 NO_MINIMUM_RETENTION = {
     f"{TRINO_CATALOG}.expire_snapshots_min_retention": "0s",
@@ -70,7 +73,8 @@ class TrinoProcedures:
     user: str
 
     def _execute(self, sql: str, session: Mapping[str, str] | None = None) -> tuple[list[list[Any]], str]:
-        """Run ``sql``; its rows and Trino's query id."""
+        """Run ``sql``; its rows and Trino's query id. A commit another writer beat raises
+        `CommitFailedException`, as pyiceberg's does."""
         import trino
 
         connection = trino.dbapi.connect(
@@ -85,13 +89,19 @@ class TrinoProcedures:
             cursor.execute(sql)
             rows = cursor.fetchall()
             return rows, str(cursor.query_id)
+        except trino.exceptions.TrinoQueryError as error:
+            if error.error_name == COMMIT_CONFLICT:
+                raise CommitFailedException(error.message) from error
+            raise
         finally:
             connection.close()
 
     def _call(self, table: Table, procedure: str, argument: str, value: str, **session: str) -> str:
-        """Run the table procedure ``procedure(argument => 'value')`` on ``table``; Trino's query id."""
+        """Run the table procedure ``procedure(argument => 'value')`` on ``table``, again when a
+        load committed first (the lakehouse's tables leave retries to their writers); Trino's query id."""
         sql = f"ALTER TABLE {_trino_name(table)} EXECUTE {procedure}({argument} => '{value}')"
-        return self._execute(sql, {f"{TRINO_CATALOG}.{name}": setting for name, setting in session.items()})[1]
+        properties = {f"{TRINO_CATALOG}.{name}": setting for name, setting in session.items()}
+        return retry_on_conflict(lambda: self._execute(sql, properties))[1]
 
     def fingerprint(self, table: Table, snapshot_id: int) -> tuple[int, str]:
         """The row count and Trino's order-free checksum of every row of ``table`` at ``snapshot_id``."""

@@ -5,8 +5,10 @@ Each test has tables of its own (a name with its own suffix) in the stack's shar
 landing folder and a topic of its own.
 """
 
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -142,6 +144,38 @@ def test_trino_maintenance_loses_no_landing_file_and_no_offset(
     loaded = catalog.load_table(("bronze", events.table)).scan().to_arrow()
     assert_exactly_once(loaded, produced, end_offsets(running_stack.kafka, events))
     assert catalog.load_table(("bronze", marketplace.table)).scan().to_arrow().num_rows == LOADS
+
+
+def test_loads_racing_trinos_maintenance_are_all_kept_once(
+    settings: Settings, procedures: TrinoProcedures, marketplace: LandingDeclaration
+) -> None:
+    catalog = catalog_for(settings)
+    landing = LandingIngestion(catalog, landing_store(settings), marketplace)
+    for number in range(LOADS):
+        deliver(settings, number)
+        landing.run()
+    table = catalog.load_table(("bronze", marketplace.table))
+
+    maintaining = threading.Event()
+
+    def keep_loading() -> None:
+        racing = LandingIngestion(catalog_for(settings), landing_store(settings), marketplace)
+        maintaining.wait(timeout=60)
+        for number in range(LOADS, 3 * LOADS):
+            deliver(settings, number)
+            racing.run()
+
+    with ThreadPoolExecutor(max_workers=1) as loader:
+        loading = loader.submit(keep_loading)
+        maintaining.set()
+        maintain(procedures, table)
+        while not loading.done():
+            maintain(procedures, table)
+        loading.result()
+    # Whichever commit lost a race started again: every delivery's line is there, once.
+    assert sorted(table.refresh().scan().to_arrow()["order_id"].to_pylist()) == [
+        1800000000 + number for number in range(3 * LOADS)
+    ]
 
 
 def test_trino_removes_a_crashed_loads_file_and_nothing_referenced(
