@@ -366,10 +366,13 @@ def generate(
 
 @app.command()
 def init() -> None:
-    """Create the catalog's bronze, silver and gold namespaces and every bronze table declared in `iceberg/`."""
+    """Create the settings' S3 buckets, the catalog's namespaces and the bronze tables declared in `iceberg/`."""
+    from lakehouse.buckets import create_buckets
     from lakehouse.iceberg.catalog import catalog_for, prepare_catalog
 
     settings = _settings(catalog=True)
+    if buckets := create_buckets(settings):
+        typer.echo(f"created bucket(s) {', '.join(buckets)} at {settings.s3_endpoint}")
     created = prepare_catalog(catalog_for(settings))
     typer.echo(
         f"catalog {settings.catalog_name} at {settings.warehouse}: "

@@ -5,9 +5,7 @@ reuses that binary. The server is stopped by its process id, and its objects sta
 directory across restarts.
 """
 
-import os
 import shutil
-import subprocess
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -17,6 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lakehouse.ingest.landing.store import s3_client
+from lakehouse_dev.services.go_build import run_go
 from lakehouse_dev.services.process import (
     CACHE_DIR,
     ProcessServer,
@@ -25,28 +24,16 @@ from lakehouse_dev.services.process import (
     accepts_connections,
     free_port,
     install_lock,
-    run_checked,
 )
 
 MINIO_MODULE = "github.com/minio/minio"
 # MinIO's RELEASE.* tags are not semver, so the Go module proxy knows releases only by pseudo-version.
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
-GO_FALLBACK = Path("/usr/local/go/bin/go")  # where the official Go tarball installs, often not on PATH
-BUILD_TIMEOUT_S = 1800.0
 READY_TIMEOUT_S = 60.0
 
 
 def minio_binary_path(version: str = MINIO_VERSION) -> Path:
     return CACHE_DIR / "minio" / version / "bin" / "minio"
-
-
-def go_executable() -> Path:
-    found = shutil.which("go")
-    if found:
-        return Path(found)
-    if GO_FALLBACK.exists():
-        return GO_FALLBACK
-    raise ServiceUnavailable("no Go toolchain to build MinIO with: install Go 1.24 or newer (https://go.dev/dl/)")
 
 
 def minio_binary(version: str = MINIO_VERSION) -> Path:
@@ -62,26 +49,7 @@ def minio_binary(version: str = MINIO_VERSION) -> Path:
             return binary
         staging = version_dir / "staging"
         shutil.rmtree(staging, ignore_errors=True)
-        go_path = CACHE_DIR / "go"
-        env = {
-            **os.environ,
-            "GOPATH": str(go_path),
-            "GOMODCACHE": str(go_path / "pkg" / "mod"),
-            "GOBIN": str(staging),
-            # The module cache is read-only by default, which would stop `rm -rf` of the services cache.
-            "GOFLAGS": "-modcacherw",
-            # A static binary: no C toolchain needed, and it runs on any Linux.
-            "CGO_ENABLED": "0",
-        }
-        try:
-            run_checked(
-                [str(go_executable()), "install", f"{MINIO_MODULE}@{version}"],
-                f"building MinIO {version}",
-                env=env,
-                timeout=BUILD_TIMEOUT_S,
-            )
-        except subprocess.TimeoutExpired:
-            raise ServiceUnavailable(f"building MinIO {version} took longer than {BUILD_TIMEOUT_S:.0f}s") from None
+        run_go(["install", f"{MINIO_MODULE}@{version}"], f"building MinIO {version}", GOBIN=str(staging))
         # Into place only when complete, so an interrupted build never passes for a finished one.
         binary.parent.mkdir(parents=True, exist_ok=True)
         (staging / "minio").replace(binary)

@@ -6,6 +6,7 @@ same servers on free ports.
 """
 
 import json
+import re
 import signal
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,14 +18,16 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 
 from lakehouse.iceberg.catalog import catalog_for, prepare_catalog
-from lakehouse.settings import DAGSTER_STORAGE_DRIVER, Profile, Settings, stack_postgres_url
+from lakehouse.settings import CHECKOUT_ROOT, DAGSTER_STORAGE_DRIVER, Profile, Settings, stack_postgres_url
 from lakehouse_dev.services.kafka import KafkaBroker, kafka_libs
 from lakehouse_dev.services.minio import MinioServer, minio_binary
 from lakehouse_dev.services.postgres import PostgresServer, postgres_bin_dir
 from lakehouse_dev.services.process import ServerProcess, free_port
 from lakehouse_dev.services.trino import TrinoServer, install_trino
 
-DATABASES = ("northwind", "iceberg", "dagster")
+# The file docker-compose's PostgreSQL runs on its first start: the harness creates the same databases.
+CREATE_DATABASES = CHECKOUT_ROOT / "docker" / "postgres" / "create-databases.sql"
+DATABASES = tuple(re.findall(r"^CREATE DATABASE (\w+);", CREATE_DATABASES.read_text(), re.MULTILINE))
 PIDS_FILE = "pids.json"
 
 
