@@ -14,7 +14,7 @@ from datetime import timedelta
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -195,10 +195,16 @@ class LandingSourceDeclaration(_Strict):
 
 
 class TopicSourceDeclaration(_Strict):
-    """A Kafka topic whose message values are JSON objects with the declared columns."""
+    """A Kafka topic whose message values are JSON objects with the declared columns. The broker
+    keeps its messages for ``retention`` under ``cleanup_policy``: the topic Terraform creates
+    (`terraform/kafka/`) reads them from this declaration."""
 
     name: str
-    partitions: int = 3
+    partitions: int = Field(default=3, gt=0)
+    retention: timedelta = timedelta(days=7)
+    cleanup_policy: Literal["delete", "compact"] = "delete"
+
+    _retention = field_validator("retention", mode="before")(parse_duration)
 
 
 class PartitionDeclaration(_Strict):

@@ -1,6 +1,7 @@
 """MinIO from the harness: the buckets the lakehouse expects, objects kept across restarts, and
 the Arrow S3 filesystem that pyiceberg writes through."""
 
+import uuid
 from pathlib import Path
 
 import pyarrow as pa
@@ -8,7 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 from pyarrow import fs
 
+from lakehouse.buckets import create_buckets
 from lakehouse.ingest.landing.store import s3_client
+from lakehouse.settings import Settings
 from lakehouse_dev.services.minio import MinioServer, minio_binary_path
 
 pytestmark = pytest.mark.stack
@@ -64,3 +67,19 @@ def test_arrow_s3_filesystem_writes_and_reads_parquet(minio: MinioServer):
     assert pq.read_table("warehouse/arrow-check/part-0.parquet", filesystem=s3).equals(table)
     listed = s3.get_file_info(fs.FileSelector("warehouse/arrow-check"))
     assert [info.base_name for info in listed] == ["part-0.parquet"]
+
+
+def test_lakehouse_init_creates_the_buckets_the_settings_name(minio: MinioServer, tmp_path: Path) -> None:
+    tag = uuid.uuid4().hex[:8]
+    settings = Settings(
+        home=tmp_path,
+        warehouse=f"s3://warehouse-{tag}/",
+        landing=f"s3://landing-{tag}/deliveries/",
+        s3_endpoint=minio.endpoint,
+        s3_access_key=minio.access_key,
+        s3_secret_key=minio.secret_key,
+    )
+    assert create_buckets(settings) == [f"warehouse-{tag}", f"landing-{tag}"]
+    assert create_buckets(settings) == []
+    existing = {bucket["Name"] for bucket in minio.client().list_buckets()["Buckets"]}
+    assert {f"warehouse-{tag}", f"landing-{tag}"} <= existing
