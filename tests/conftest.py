@@ -11,9 +11,11 @@ from pyiceberg.catalog.sql import SqlCatalog
 from lakehouse.iceberg.catalog import catalog_for, prepare_catalog
 from lakehouse.ingest.database.source import SourceDatabase
 from lakehouse.settings import ENV_PREFIX, Settings
+from lakehouse_dev.compose import COMPOSE_CLI
 from lakehouse_dev.generators.northwind.generator import parse_scale
 from lakehouse_dev.generators.northwind.load import write_northwind
 from lakehouse_dev.services.stack import install_services
+from lakehouse_dev.terraform import cli_config
 from tests.medallion import BuiltLakehouse, build_classic_lakehouse
 
 INSTALLING_SERVICES = pytest.StashKey[threading.Thread]()
@@ -22,12 +24,15 @@ INSTALLING_SERVICES = pytest.StashKey[threading.Thread]()
 def _install_services_quietly() -> None:
     try:
         install_services()
-    except Exception:  # the stack tests' fixtures install again, and report what stopped it
+        COMPOSE_CLI.build()
+        cli_config()
+    except Exception:  # the tests that need them install again, and report what stopped it
         return
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """The servers' software downloads and builds while the tests before the stack tests run."""
+    """The servers' software, the Compose CLI and the Terraform providers download and build while
+    the tests before those that need them run."""
     if any(item.get_closest_marker("stack") for item in session.items):
         installing = threading.Thread(target=_install_services_quietly, name="install-services", daemon=True)
         installing.start()
