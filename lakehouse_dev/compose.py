@@ -19,7 +19,8 @@ COMPOSE_CLI = WrappedProgram(
     binary_name="docker-compose",
 )
 COMPOSE_FILE = CHECKOUT_ROOT / "docker-compose.yml"
-PROFILES = ("core", "observability", "notebooks")
+# The optional profiles; the core services have none and always start.
+PROFILES = ("observability", "notebooks")
 
 
 class ComposeError(Exception):
@@ -27,7 +28,7 @@ class ComposeError(Exception):
 
 
 def compose(*arguments: str, compose_file: Path = COMPOSE_FILE) -> str:
-    """Run the Compose CLI on ``compose_file`` with every profile; its output."""
+    """Run the Compose CLI on ``compose_file`` with every optional profile; its output."""
     profiles = [option for profile in PROFILES for option in ("--profile", profile)]
     command = [str(COMPOSE_CLI.build()), "-f", str(compose_file), *profiles, *arguments]
     # No engine is asked for: `config` only reads the files. DOCKER_HOST left unset all the same.

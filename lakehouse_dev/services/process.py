@@ -150,8 +150,11 @@ class ServerProcess:
             os.kill(self.pid, 0)
         except ProcessLookupError:
             return False
-        status = Path(f"/proc/{self.pid}/stat")
-        return status.exists() and status.read_text().rsplit(") ", 1)[-1][:1] != "Z"
+        try:
+            status = Path(f"/proc/{self.pid}/stat").read_text()
+        except (FileNotFoundError, ProcessLookupError):  # it exited meanwhile: reading its stat fails with ESRCH
+            return False
+        return status.rsplit(") ", 1)[-1][:1] != "Z"
 
     def wait_ready(self, is_ready: Callable[[], bool], timeout_s: float) -> None:
         """Wait until ``is_ready()``; fail with the server's log if it exits or the time runs out."""

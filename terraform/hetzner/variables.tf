@@ -57,7 +57,7 @@ variable "revision" {
 }
 
 variable "compose_profiles" {
-  description = "The compose profiles to start."
+  description = "The optional compose profiles to start with the core services (notebooks, observability)."
   type        = list(string)
-  default     = ["core"]
+  default     = []
 }

@@ -22,7 +22,7 @@ import yaml
 
 from lakehouse.instance import instance_config
 from lakehouse.settings import CHECKOUT_ROOT, Profile, Settings
-from lakehouse_dev.compose import ComposeError, compose, compose_config
+from lakehouse_dev.compose import PROFILES, ComposeError, compose, compose_config
 from lakehouse_dev.services.kafka import KAFKA_VERSION, KafkaBroker
 from lakehouse_dev.services.minio import MINIO_VERSION
 from lakehouse_dev.services.process import free_port
@@ -140,7 +140,7 @@ def test_long_running_services_are_healthchecked_and_awaited_on_loopback(service
             assert port["host_ip"] == "127.0.0.1", f"{name} publishes {port} beyond loopback"
         for volume in service.get("volumes", []):
             assert volume["type"] in {"bind", "volume"}, f"{name}: {volume}"
-        assert service.get("profiles"), f"{name} is in no profile"
+        assert set(service.get("profiles", [])) <= set(PROFILES), f"{name}: {service['profiles']}"
 
 
 def test_the_broker_runs_with_the_harness_settings(services: dict[str, dict[str, Any]], tmp_path: Path) -> None:

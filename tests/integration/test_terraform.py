@@ -73,14 +73,14 @@ def test_the_cloud_init_installs_docker_and_starts_the_compose_stack(tmp_path: P
     rendered = console(
         module,
         'templatefile("cloud-init.yaml.tftpl", {volume_device = "/dev/sdb", repository = "https://example.org/l.git",'
-        ' revision = "v1", compose_profiles = ["core", "notebooks"]})',
+        ' revision = "v1", compose_profiles = ["notebooks"]})',
         HETZNER_VARIABLES,
     )
     assert isinstance(rendered, str) and rendered.startswith("#cloud-config\n")
     config = yaml.safe_load(rendered)
     assert {"docker.io", "docker-compose-v2"} <= set(config["packages"])
     [unit] = [entry["content"] for entry in config["write_files"] if entry["path"].endswith("lakehouse.service")]
-    assert "ExecStart=/usr/bin/docker compose --profile core --profile notebooks up -d --build --wait" in unit
+    assert "ExecStart=/usr/bin/docker compose --profile notebooks up -d --build --wait" in unit
     assert ["git", "clone", "https://example.org/l.git", "/opt/lakehouse"] in config["runcmd"]
     assert ["/dev/sdb", "/var/lib/docker", "ext4", "defaults,nofail,discard", "0", "2"] in config["mounts"]
 
