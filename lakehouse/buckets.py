@@ -1,5 +1,7 @@
 """The S3 buckets the settings name: the warehouse's and the landing location's."""
 
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from lakehouse.settings import Settings
@@ -11,6 +13,24 @@ def bucket_names(settings: Settings) -> list[str]:
     return list(dict.fromkeys(urlsplit(location).netloc for location in locations if location.startswith("s3://")))
 
 
+def ensure_buckets(client: Any, names: Iterable[str]) -> list[str]:
+    """Create those of ``names`` that the S3 endpoint of ``client`` (boto3) lacks; the ones created.
+    A bucket another writer created meanwhile counts as there."""
+    from botocore.exceptions import ClientError
+
+    existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
+    created = []
+    for name in [name for name in names if name not in existing]:
+        try:
+            client.create_bucket(Bucket=name)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+                raise
+            continue
+        created.append(name)
+    return created
+
+
 def create_buckets(settings: Settings) -> list[str]:
     """Create the buckets `bucket_names` lists that do not exist yet; the ones created."""
     names = bucket_names(settings)
@@ -19,8 +39,4 @@ def create_buckets(settings: Settings) -> list[str]:
     from lakehouse.ingest.landing.store import s3_client
 
     client = s3_client(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key, settings.s3_region)
-    existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
-    missing = [name for name in names if name not in existing]
-    for name in missing:
-        client.create_bucket(Bucket=name)
-    return missing
+    return ensure_buckets(client, names)

@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from lakehouse.buckets import ensure_buckets
 from lakehouse.ingest.landing.store import s3_client
 from lakehouse_dev.services.go_build import run_go
 from lakehouse_dev.services.process import (
@@ -129,13 +130,7 @@ class MinioServer(ProcessServer):
         return self
 
     def _create_buckets(self) -> None:
-        client = self.client()
-        existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
-        for bucket in self.buckets:
-            if bucket in existing:
-                continue
-            try:
-                client.create_bucket(Bucket=bucket)
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
-                    raise ServiceUnavailable(f"creating MinIO bucket {bucket} failed: {error}") from error
+        try:
+            ensure_buckets(self.client(), self.buckets)
+        except ClientError as error:
+            raise ServiceUnavailable(f"creating MinIO buckets {', '.join(self.buckets)} failed: {error}") from error
