@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from lakehouse.defs.maintenance.jobs import maintain, policies
+from lakehouse.defs.maintenance.jobs import maintain_catalog, policies, policy_for
 from lakehouse.engine import engine_for
-from lakehouse.iceberg.catalog import catalog_for, catalog_tables, prepare_catalog
-from lakehouse.iceberg.declarations import MaintenancePolicy, landing_declarations, topic_declarations
+from lakehouse.iceberg.catalog import catalog_for, prepare_catalog
+from lakehouse.iceberg.declarations import landing_declarations, topic_declarations
 from lakehouse.ingest.events.load import TopicIngestion
 from lakehouse.ingest.landing.load import LandingIngestion
 from lakehouse.ingest.landing.store import landing_store
@@ -73,13 +73,9 @@ class State:
     gold_seconds: float
 
 
-def _policy(table: str) -> MaintenancePolicy:
-    return policies().get(("bronze", table), MaintenancePolicy())
-
-
 def _shape(settings: Settings, table_name: str) -> TableShape:
     table = catalog_for(settings).load_table(("bronze", table_name))
-    small_below = _policy(table_name).target_file_size * SMALL_FRACTION
+    small_below = policy_for(policies(), "bronze", table_name).target_file_size * SMALL_FRACTION
     tasks = list(table.scan().plan_files())
     small = Counter(repr(task.file.partition) for task in tasks if task.file.file_size_in_bytes < small_below)
     return TableShape(len(tasks), max(small.values(), default=0), len(table.metadata.snapshots))
@@ -133,14 +129,12 @@ def _load_in_one_commit(loaded: Settings, reference: Settings) -> None:
 
 def _maintain(settings: Settings) -> float:
     """The maintenance job's work on every table: its run time."""
-    catalog = catalog_for(settings)
-    now = datetime.now(UTC) + A_WEEK_LATER
-    declared = policies()
-    procedures = PyicebergProcedures()
     started = time.perf_counter()
-    for namespace, name in catalog_tables(catalog):
-        policy = declared.get((namespace, name), MaintenancePolicy())
-        maintain(catalog.load_table((namespace, name)), policy, now, procedures)
+    for namespace, name, outcome in maintain_catalog(
+        catalog_for(settings), PyicebergProcedures(), datetime.now(UTC) + A_WEEK_LATER
+    ):
+        if isinstance(outcome, Exception):
+            raise SystemExit(f"maintaining {namespace}.{name} failed: {outcome}")
     return time.perf_counter() - started
 
 

@@ -9,12 +9,13 @@ fails at the end, naming it.
 """
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
 from pydantic import ValidationError
+from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
 from lakehouse.defs.maintenance.resources import TableMaintenanceResource
@@ -59,6 +60,11 @@ def policies() -> dict[tuple[str, str], MaintenancePolicy]:
     return bronze | model_policies(manifest)
 
 
+def policy_for(declared: Mapping[tuple[str, str], MaintenancePolicy], namespace: str, name: str) -> MaintenancePolicy:
+    """The policy of ``namespace.name`` among those ``policies()`` returned: the defaults where it declares none."""
+    return declared.get((namespace, name), MaintenancePolicy())
+
+
 def maintain(table: Table, policy: MaintenancePolicy, now: datetime, procedures: TableProcedures) -> dict[str, Any]:
     """Compact, expire, remove orphans; what each did, as metadata."""
     snapshots_before = len(table.metadata.snapshots)
@@ -79,24 +85,35 @@ def maintain(table: Table, policy: MaintenancePolicy, now: datetime, procedures:
     }
 
 
+def maintain_catalog(
+    catalog: Catalog, procedures: TableProcedures, now: datetime
+) -> Iterator[tuple[str, str, dict[str, Any] | Exception]]:
+    """Maintain every table of ``catalog`` by its policy: per table, what was done, or the error
+    that stopped it, which does not keep the others from their maintenance."""
+    declared = policies()
+    for namespace, name in catalog_tables(catalog):
+        outcome: dict[str, Any] | Exception
+        try:
+            table = catalog.load_table((namespace, name))
+            outcome = maintain(table, policy_for(declared, namespace, name), now, procedures)
+        except Exception as error:  # one table's trouble is reported, and the next one maintained
+            outcome = error
+        yield namespace, name, outcome
+
+
 @dg.op(pool="maintenance")
 def maintain_tables(
     context: dg.OpExecutionContext, iceberg: IcebergCatalogResource, table_maintenance: TableMaintenanceResource
 ) -> None:
-    catalog = iceberg.catalog()
-    procedures = table_maintenance.procedures()
-    now = datetime.now(UTC)
-    declared = policies()
     failed: dict[str, str] = {}
-    for namespace, name in catalog_tables(catalog):
-        policy = declared.get((namespace, name), MaintenancePolicy())
-        try:
-            metadata = maintain(catalog.load_table((namespace, name)), policy, now, procedures)
-        except Exception as error:  # one table's trouble must not keep the others from their maintenance
-            failed[f"{namespace}.{name}"] = f"{type(error).__name__}: {error}"
-            context.log.error(f"{namespace}.{name}: {error}")
+    for namespace, name, outcome in maintain_catalog(
+        iceberg.catalog(), table_maintenance.procedures(), datetime.now(UTC)
+    ):
+        if isinstance(outcome, Exception):
+            failed[f"{namespace}.{name}"] = f"{type(outcome).__name__}: {outcome}"
+            context.log.error(f"{namespace}.{name}: {outcome}")
             continue
-        context.log_event(dg.AssetObservation(asset_key=dg.AssetKey([namespace, name]), metadata=metadata))
+        context.log_event(dg.AssetObservation(asset_key=dg.AssetKey([namespace, name]), metadata=outcome))
     if failed:
         raise MaintenanceError("; ".join(f"{table}: {problem}" for table, problem in failed.items()))
 
