@@ -12,8 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from lakehouse.instance import instance_config
 from lakehouse.settings import CHECKOUT_ROOT, Profile, Settings
 from lakehouse_dev.compose import PROFILES, ComposeError, compose, compose_config
 from lakehouse_dev.services.kafka import KAFKA_VERSION, KafkaBroker
-from lakehouse_dev.services.minio import MINIO_VERSION
+from lakehouse_dev.services.minio import MINIO_VERSION, http_ok
 from lakehouse_dev.services.process import free_port
 from lakehouse_dev.services.stack import CREATE_DATABASES, trino_catalog_environment
 from lakehouse_dev.services.trino import CATALOG_DIR, TRINO_VERSION
@@ -212,21 +211,20 @@ def started(command: list[str], home: Path, log: Path) -> subprocess.Popen[bytes
     return subprocess.Popen(command, env=environment, stdout=output, stderr=subprocess.STDOUT, cwd=CHECKOUT_ROOT)
 
 
-def answers(check: list[str] | str, home: Path, timeout: float = 90.0) -> bool:
-    """Whether the command ``check`` succeeds, or the URL ``check`` answers 200, within ``timeout``."""
+def eventually(check: Callable[[], bool], timeout: float = 90.0) -> bool:
+    """Whether ``check()`` comes true within ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if isinstance(check, str):
-            try:
-                with urllib.request.urlopen(check, timeout=2) as response:
-                    if response.status == 200:
-                        return True
-            except OSError:
-                pass
-        elif subprocess.run(check, env={**os.environ, "DAGSTER_HOME": str(home)}, capture_output=True).returncode == 0:
+        if check():
             return True
         time.sleep(1)
     return False
+
+
+def succeeds(command: list[str], home: Path) -> Callable[[], bool]:
+    return lambda: (
+        subprocess.run(command, env={**os.environ, "DAGSTER_HOME": str(home)}, capture_output=True).returncode == 0
+    )
 
 
 @pytest.fixture
@@ -259,11 +257,11 @@ def test_the_containers_commands_start_from_the_project(
 
     processes.append(started(command("code-location"), dagster_home, tmp_path / "grpc.log"))
     grpc_health = [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(grpc_port)]
-    assert answers(grpc_health, dagster_home), (tmp_path / "grpc.log").read_text()[-3000:]
+    assert eventually(succeeds(grpc_health, dagster_home)), (tmp_path / "grpc.log").read_text()[-3000:]
     processes.append(started(command("webserver"), dagster_home, tmp_path / "webserver.log"))
     server_info = f"http://127.0.0.1:{web_port}/server_info"
-    assert answers(server_info, dagster_home), (tmp_path / "webserver.log").read_text()[-3000:]
+    assert eventually(lambda: http_ok(server_info)), (tmp_path / "webserver.log").read_text()[-3000:]
     processes.append(started(command("daemon"), dagster_home, tmp_path / "daemon.log"))
     liveness = [str(BIN / "dagster-daemon"), "liveness-check"]
-    assert answers(liveness, dagster_home), (tmp_path / "daemon.log").read_text()[-3000:]
+    assert eventually(succeeds(liveness, dagster_home)), (tmp_path / "daemon.log").read_text()[-3000:]
     assert shutil.which(services["code-location"]["command"][0], path=str(BIN))

@@ -85,6 +85,16 @@ def deliver(settings: Settings, number: int) -> None:
     landing_store(settings).write(f"marketplace_orders/trino-{number}.csv", (MARKETPLACE_HEADER + line).encode())
 
 
+def delivered_and_loaded(settings: Settings, marketplace: LandingDeclaration, count: int) -> Table:
+    """``count`` deliveries, each loaded on its own (a commit each); the table they went to."""
+    catalog = catalog_for(settings)
+    landing = LandingIngestion(catalog, landing_store(settings), marketplace)
+    for number in range(count):
+        deliver(settings, number)
+        assert landing.run().rows_written == 1
+    return catalog.load_table(("bronze", marketplace.table))
+
+
 def fingerprint(table: Table) -> tuple[int, int]:
     return content_fingerprint(table.refresh().scan().to_arrow())
 
@@ -112,10 +122,7 @@ def test_trino_maintenance_loses_no_landing_file_and_no_offset(
     events: TopicDeclaration,
 ) -> None:
     catalog = catalog_for(settings)
-    landing = LandingIngestion(catalog, landing_store(settings), marketplace)
-    for number in range(LOADS):
-        deliver(settings, number)
-        assert landing.run().rows_written == 1
+    delivered_and_loaded(settings, marketplace, LOADS)
     for batch in range(LOADS):
         produce(running_stack.kafka, events, 50, seed=batch + 1)
         assert ingest(settings, events).rows_written == 50
@@ -136,7 +143,7 @@ def test_trino_maintenance_loses_no_landing_file_and_no_offset(
     # The same files again and the topic read again from the position the tables recorded.
     for number in range(LOADS):
         deliver(settings, number)
-    assert landing.run().rows_written == 0
+    assert LandingIngestion(catalog, landing_store(settings), marketplace).run().rows_written == 0
     assert ingest(settings, events).rows_written == 0
     produce(running_stack.kafka, events, 50, seed=LOADS + 1)
     assert ingest(settings, events).rows_written == 50
@@ -149,13 +156,7 @@ def test_trino_maintenance_loses_no_landing_file_and_no_offset(
 def test_loads_racing_trinos_maintenance_are_all_kept_once(
     settings: Settings, procedures: TrinoProcedures, marketplace: LandingDeclaration
 ) -> None:
-    catalog = catalog_for(settings)
-    landing = LandingIngestion(catalog, landing_store(settings), marketplace)
-    for number in range(LOADS):
-        deliver(settings, number)
-        landing.run()
-    table = catalog.load_table(("bronze", marketplace.table))
-
+    table = delivered_and_loaded(settings, marketplace, LOADS)
     maintaining = threading.Event()
 
     def keep_loading() -> None:
@@ -181,10 +182,7 @@ def test_loads_racing_trinos_maintenance_are_all_kept_once(
 def test_trino_removes_a_crashed_loads_file_and_nothing_referenced(
     settings: Settings, procedures: TrinoProcedures, marketplace: LandingDeclaration, tmp_path: Path
 ) -> None:
-    catalog = catalog_for(settings)
-    deliver(settings, 0)
-    LandingIngestion(catalog, landing_store(settings), marketplace).run()
-    table = catalog.load_table(("bronze", marketplace.table))
+    table = delivered_and_loaded(settings, marketplace, 1)
     before = fingerprint(table)
     crashed = f"{table.location()}/data/crashed-load.parquet"
     local = tmp_path / "crashed.parquet"
@@ -202,12 +200,7 @@ def test_trino_removes_a_crashed_loads_file_and_nothing_referenced(
 def test_a_compaction_that_changed_a_row_is_named_with_the_snapshot_to_roll_back_to(
     settings: Settings, procedures: TrinoProcedures, marketplace: LandingDeclaration
 ) -> None:
-    catalog = catalog_for(settings)
-    landing = LandingIngestion(catalog, landing_store(settings), marketplace)
-    for number in range(2):
-        deliver(settings, number)
-        landing.run()
-    table = catalog.load_table(("bronze", marketplace.table))
+    table = delivered_and_loaded(settings, marketplace, 2)
     first, second = (snapshot.snapshot_id for snapshot in table.metadata.snapshots)
     # Two snapshots that differ stand for a rewrite that lost a row: the check names both.
     with pytest.raises(ContentChangedError, match=f"lakehouse rollback bronze.{marketplace.table} {first}"):
@@ -218,11 +211,7 @@ def test_a_compaction_that_changed_a_row_is_named_with_the_snapshot_to_roll_back
 def test_the_maintenance_job_runs_trinos_procedures_on_stack(
     settings: Settings, marketplace: LandingDeclaration
 ) -> None:
-    catalog = catalog_for(settings)
-    landing = LandingIngestion(catalog, landing_store(settings), marketplace)
-    for number in range(LOADS):
-        deliver(settings, number)
-        landing.run()
+    table = delivered_and_loaded(settings, marketplace, LOADS)
 
     jobs = dg.Definitions(jobs=[maintenance], resources=resources_for(settings))
     with dg.DagsterInstance.ephemeral() as instance:
@@ -238,4 +227,4 @@ def test_the_maintenance_job_runs_trinos_procedures_on_stack(
     # A table no declaration names takes the default policy: five small files are enough.
     assert (observed["data_files_before"], observed["data_files_after"]) == (LOADS, 1)
     assert observed["small_files_rewritten"] == LOADS
-    assert written_by_trino(catalog.load_table(("bronze", marketplace.table)))
+    assert written_by_trino(table)
