@@ -12,6 +12,7 @@ import csv
 import errno
 import io
 import json
+import logging
 import math
 import os
 import signal
@@ -134,6 +135,33 @@ def _other_fault(error: Exception) -> Fault:
     )
 
 
+def _json_logs() -> bool:
+    from lakehouse.logs import LogFormat
+    from lakehouse.settings import SettingsError, load_settings
+
+    try:
+        return load_settings().log_format is LogFormat.JSON
+    except SettingsError:  # the command reports the bad setting itself
+        return False
+
+
+def say(
+    message: str, level: int = logging.INFO, *, color: str | None = None, err: bool = False, **context: str
+) -> None:
+    """One of the CLI's log lines (progress, a run's report, a fault): as it is, or one JSON object
+    with LAKEHOUSE_LOG_FORMAT=json, carrying ``context`` (run_id, asset)."""
+    if not _json_logs():
+        typer.secho(message, fg=color, err=err)
+        return
+    from lakehouse.logs import JsonFormatter
+
+    record = logging.makeLogRecord(
+        {"name": "lakehouse.cli", "levelno": level, "levelname": logging.getLevelName(level), "msg": message.strip()}
+        | context
+    )
+    typer.echo(JsonFormatter().format(record), err=err)
+
+
 class _Commands(TyperGroup):
     """The one place that turns an error reaching the top of any command into its `Fault`'s line and code."""
 
@@ -146,7 +174,7 @@ class _Commands(TyperGroup):
             if ctx.meta.get(DEBUG):
                 raise
             fault = as_fault(error)
-            typer.secho(str(fault), err=True, fg=typer.colors.RED)
+            say(str(fault), logging.ERROR, color=typer.colors.RED, err=True)
             raise typer.Exit(fault.code) from None
 
 
@@ -350,7 +378,7 @@ def generate(
     check_database(TARGET, target)
     present = present_northwind_tables(target)
     if if_missing and present == set(NORTHWIND_TABLES):
-        typer.echo(f"Northwind already present at {target}; left as it is")
+        say(f"Northwind already present at {target}; left as it is")
         return
     if present and not replace:
         raise Fault(
@@ -361,7 +389,7 @@ def generate(
         )
     summary = write_northwind(target, size, seed)
     rows = ", ".join(f"{name} {count:,}" for name, count in summary.rows.items())
-    typer.echo(f"Generated Northwind into {summary.url} in {summary.seconds:.1f}s: {rows}")
+    say(f"Generated Northwind into {summary.url} in {summary.seconds:.1f}s: {rows}")
 
 
 @app.command()
@@ -372,9 +400,9 @@ def init() -> None:
 
     settings = _settings(catalog=True)
     if buckets := create_buckets(settings):
-        typer.echo(f"created bucket(s) {', '.join(buckets)} at {settings.s3_endpoint}")
+        say(f"created bucket(s) {', '.join(buckets)} at {settings.s3_endpoint}")
     created = prepare_catalog(catalog_for(settings))
-    typer.echo(
+    say(
         f"catalog {settings.catalog_name} at {settings.warehouse}: "
         + (f"created {', '.join(created)}" if created else "up to date")
     )
@@ -412,16 +440,32 @@ def report_run(job: str, result: "dg.ExecuteInProcessResult") -> None:
         rows = f"{values['dagster/row_count']:,} rows" if "dagster/row_count" in values else "not loaded"
         pending = values.get("files_still_pending", 0)
         waiting = f", {pending:,} more file(s) pending for the next runs" if pending else ""
-        typer.echo(f"  {materialization.asset_key.to_user_string():<32} {written}{rows}{waiting}")
+        asset = materialization.asset_key.to_user_string()
+        say(f"  {asset:<32} {written}{rows}{waiting}", run_id=result.run_id, asset=asset)
     evaluations = result.get_asset_check_evaluations()
     failed = [e for e in evaluations if not e.passed]
     warned = [e for e in failed if e.severity is dg.AssetCheckSeverity.WARN]
     errors = [e for e in failed if e.severity is not dg.AssetCheckSeverity.WARN]
-    typer.echo(f"  asset checks: {len(evaluations) - len(failed)} passed, {len(warned)} warned, {len(errors)} failed")
+    counts = f"{len(evaluations) - len(failed)} passed, {len(warned)} warned, {len(errors)} failed"
+    say(f"  asset checks: {counts}", run_id=result.run_id)
     for check in warned:
-        typer.secho(f"  check warned: {_check_line(check)}", fg=typer.colors.YELLOW)
+        asset = check.asset_key.to_user_string()
+        say(
+            f"  check warned: {_check_line(check)}",
+            logging.WARNING,
+            color=typer.colors.YELLOW,
+            run_id=result.run_id,
+            asset=asset,
+        )
     for check in errors:
-        typer.secho(f"  check failed: {_check_line(check)}", fg=typer.colors.RED)
+        asset = check.asset_key.to_user_string()
+        say(
+            f"  check failed: {_check_line(check)}",
+            logging.ERROR,
+            color=typer.colors.RED,
+            run_id=result.run_id,
+            asset=asset,
+        )
     run = f"run {result.run_id}"
     if not result.success:
         step_failures = result.get_step_failure_events()
@@ -430,12 +474,14 @@ def report_run(job: str, result: "dg.ExecuteInProcessResult") -> None:
             # Dagster wraps an error raised in the step's code; the user's own error is its cause.
             if error is not None and error.cls_name == "DagsterExecutionStepExecutionError" and error.cause:
                 error = error.cause
-            typer.secho(
+            say(
                 f"  step {step.step_key} failed: {step_error_line(error.message) if error else '?'}",
-                fg=typer.colors.RED,
+                logging.ERROR,
+                color=typer.colors.RED,
+                run_id=result.run_id,
             )
         if not step_failures and (run_failure := result.get_run_failure_event()) is not None:
-            typer.secho(f"  {run_failure.message}", fg=typer.colors.RED)
+            say(f"  {run_failure.message}", logging.ERROR, color=typer.colors.RED, run_id=result.run_id)
         raise Fault(
             f"job {job} failed ({run}); its full log: the run's page in the Dagster UI (`make dev`), "
             f"or `lakehouse --debug materialize --job {job}`"
@@ -443,9 +489,14 @@ def report_run(job: str, result: "dg.ExecuteInProcessResult") -> None:
     if errors:
         raise Fault(f"job {job} ran, but {len(errors)} check(s) failed ({run})")
     if warned:
-        typer.secho(f"job {job} succeeded with {len(warned)} warning(s) ({run})", fg=typer.colors.YELLOW)
+        say(
+            f"job {job} succeeded with {len(warned)} warning(s) ({run})",
+            logging.WARNING,
+            color=typer.colors.YELLOW,
+            run_id=result.run_id,
+        )
         raise typer.Exit(ExitCode.WARNINGS)
-    typer.echo(f"job {job} succeeded ({run})")
+    say(f"job {job} succeeded ({run})", run_id=result.run_id)
 
 
 def _extracts(job: "dg.JobDefinition") -> bool:
@@ -493,13 +544,12 @@ def materialize(
 
     Exits 0 when every check passed, 3 when only warning-severity checks failed, 1 otherwise.
     """
-    import logging
-
     import dagster as dg
 
     from lakehouse.definitions import defs
     from lakehouse.defs.medallion.plan import REBUILD_TAG
     from lakehouse.instance import prepare_dagster_home
+    from lakehouse.logs import LogFormat
     from lakehouse.settings import check_source
 
     settings = _settings(catalog=True)
@@ -512,8 +562,10 @@ def materialize(
         check_source(settings)
         check_database(SOURCE, settings.source_url)
     os.environ["DAGSTER_HOME"] = str(prepare_dagster_home(settings))
-    # Dagster's console log carries tracebacks: only --debug shows it. The instance keeps it all.
-    log_level = "DEBUG" if ctx.meta.get(DEBUG) else "CRITICAL"
+    # Dagster's console log carries tracebacks: only --debug shows it, or JSON logs, which are for
+    # a log pipeline rather than a terminal (the assets' own lines, as one JSON object each). The
+    # instance keeps it all.
+    log_level = "DEBUG" if ctx.meta.get(DEBUG) else "INFO" if settings.log_format is LogFormat.JSON else "CRITICAL"
     if not ctx.meta.get(DEBUG):
         # A model left unchanged emits none of its tests' results, and Dagster's plan says so for
         # each one a later step could wait on; the run report counts the checks that ran.
@@ -558,7 +610,7 @@ def backfill(
     )
     result = extraction.backfill(first, last)
     quarantined = f", {result.rows_quarantined:,} quarantined in {result.quarantine}" if result.rows_quarantined else ""
-    typer.echo(
+    say(
         f"{result.table}: +{result.rows_written:,} row(s){quarantined}"
         + (
             f" ({result.skipped_reason})"
@@ -729,14 +781,14 @@ def rollback(
         raise Fault(f"{table} has no snapshot {snapshot_id}; `lakehouse history {table}` lists them", ExitCode.USAGE)
     current = loaded.current_snapshot()
     if current is not None and current.snapshot_id == snapshot_id:
-        typer.echo(f"{table} is already at snapshot {snapshot_id}")
+        say(f"{table} is already at snapshot {snapshot_id}")
         return
     committed = datetime.fromtimestamp(target.timestamp_ms / 1000, UTC).isoformat(timespec="seconds")
     question = f"Make snapshot {snapshot_id} of {table}, committed {committed}, its current state?"
     if not yes and not typer.confirm(question):
         raise Fault("rollback cancelled; nothing changed")
     loaded.manage_snapshots().set_current_snapshot(snapshot_id=snapshot_id).commit()
-    typer.echo(
+    say(
         f"{table} is at snapshot {snapshot_id}. A bronze table's next load resumes from the position that "
         "snapshot recorded; the next run rebuilds the models that read the table "
         "(`lakehouse materialize --job medallion --rebuild` rebuilds incremental ones from scratch)."
@@ -797,7 +849,7 @@ def produce_events(
         poison=poison,
         partitions=topic.partitions,
     )
-    typer.echo(f"produced {produced:,} message(s) to {topic.name} in {time.perf_counter() - started:.1f}s")
+    say(f"produced {produced:,} message(s) to {topic.name} in {time.perf_counter() - started:.1f}s")
 
 
 @app.command("dagster-home")
@@ -806,6 +858,46 @@ def dagster_home() -> None:
     from lakehouse.instance import prepare_dagster_home
 
     typer.echo(prepare_dagster_home(_settings()))
+
+
+metrics = typer.Typer(help="The lakehouse's state as Prometheus metrics: tables, ingestion, Dagster runs.")
+app.add_typer(metrics, name="metrics")
+DEFAULT_METRICS_PORT = 9420
+
+
+@metrics.command("serve")
+def metrics_serve(
+    host: Annotated[str, typer.Option(help="The address to listen on; 0.0.0.0 in a container.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="The port to serve /metrics on.")] = DEFAULT_METRICS_PORT,
+) -> None:
+    """Serve /metrics for Prometheus until stopped (Ctrl-C or SIGTERM)."""
+    import threading
+
+    from lakehouse.logs import configure_logging
+    from lakehouse.observability.exporter import serve
+
+    settings = _settings()
+    configure_logging(settings.log_format)
+    stop = threading.Event()
+    for stop_signal in (signal.SIGINT, *STOP_SIGNALS):
+        signal.signal(stop_signal, lambda _signal, _frame: stop.set())
+    try:
+        serve(settings, host, port, stop)
+    except OSError as error:
+        raise Fault(f"cannot listen on {host}:{port} ({error.strerror}); choose another with --port") from None
+
+
+@metrics.command("show")
+def metrics_show() -> None:
+    """Print the metrics once, as Prometheus would scrape them."""
+    from prometheus_client import generate_latest
+
+    from lakehouse.logs import configure_logging
+    from lakehouse.observability.exporter import lakehouse_collector, registry_for
+
+    settings = _settings()
+    configure_logging(settings.log_format)
+    typer.echo(generate_latest(registry_for(lakehouse_collector(settings))).decode(), nl=False)
 
 
 services = typer.Typer(help="The stack's servers (PostgreSQL, MinIO, Kafka, Trino), run without Docker.")

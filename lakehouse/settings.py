@@ -15,6 +15,8 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lakehouse.logs import LogFormat
+
 ENV_PREFIX = "LAKEHOUSE_"
 PACKAGE_ROOT = Path(__file__).resolve().parent
 CHECKOUT_ROOT = PACKAGE_ROOT.parent
@@ -118,6 +120,8 @@ class Settings(BaseSettings):
     sensor_interval_seconds: int = Field(default=10, gt=0)
     extract_chunk_rows: int = Field(default=EXTRACT_CHUNK_ROWS, gt=0)
     extract_concurrency: int = Field(default=2, gt=0)
+    # `json`: one JSON object per log line, from the CLI, the exporter and the runs (lakehouse/logs.py).
+    log_format: LogFormat = LogFormat.TEXT
 
     _check_source_url = field_validator("source_url")(_database_url(DATABASE_BACKENDS))
     _check_catalog_uri = field_validator("catalog_uri")(_database_url(DATABASE_BACKENDS))

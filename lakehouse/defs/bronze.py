@@ -17,8 +17,10 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
+from lakehouse.defs.logs import console_logging
 from lakehouse.iceberg.declarations import BronzeTableDeclaration
 from lakehouse.ingest.results import LoadResult
+from lakehouse.settings import load_settings
 
 BRONZE_GROUP = "bronze"
 LOADED = "loaded"
@@ -156,4 +158,5 @@ def through_gold_job(table: str, description: str) -> UnresolvedAssetJobDefiniti
         selection=dg.AssetSelection.assets(bronze_key(table)).downstream(),
         description=description,
         executor_def=dg.in_process_executor,
+        config=console_logging(load_settings()),
     )

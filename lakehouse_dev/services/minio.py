@@ -122,6 +122,8 @@ class MinioServer(ProcessServer):
             "MINIO_BROWSER": "off",
             # No calls home to check for a newer release.
             "MINIO_UPDATE": "off",
+            # Prometheus scrapes /minio/v2/metrics/* without a bearer token, as compose's MinIO.
+            "MINIO_PROMETHEUS_AUTH_TYPE": "public",
         }
         self.process = ServerProcess.spawn("MinIO", command, self.log_file, env=env, cwd=self.data_dir)
         # Ready, not live: live answers before the drive is initialised, when bucket calls still fail.

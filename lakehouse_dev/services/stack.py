@@ -9,7 +9,7 @@ import json
 import re
 import signal
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -23,6 +23,7 @@ from lakehouse_dev.services.kafka import KafkaBroker, kafka_libs
 from lakehouse_dev.services.minio import MinioServer, minio_binary
 from lakehouse_dev.services.postgres import PostgresServer, postgres_bin_dir
 from lakehouse_dev.services.process import ServerProcess, free_port
+from lakehouse_dev.services.prometheus import install_prometheus
 from lakehouse_dev.services.trino import TrinoServer, install_trino
 
 # The file docker-compose's PostgreSQL runs on its first start: the harness creates the same databases.
@@ -68,6 +69,10 @@ def install_services() -> dict[str, Path]:
     }
     with ThreadPoolExecutor(max_workers=len(installs)) as pool:
         installing = {name: pool.submit(install) for name, install in installs.items()}
+        # Prometheus after PostgreSQL, both Debian packages: PostgreSQL's apt-get fails on apt's
+        # locks while another apt-get holds them, rather than waiting.
+        wait([installing["postgres"]])
+        installing["prometheus"] = pool.submit(install_prometheus)
         return {name: future.result() for name, future in installing.items()}
 
 

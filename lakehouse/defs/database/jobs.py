@@ -4,7 +4,9 @@ import dagster as dg
 
 from lakehouse.defs.bronze import bronze_key
 from lakehouse.defs.database.checks import CHECK_DESCRIPTIONS
+from lakehouse.defs.logs import console_logging
 from lakehouse.iceberg.declarations import TableDeclaration, bronze_declarations
+from lakehouse.settings import load_settings
 
 
 def bronze_selection(declarations: tuple[TableDeclaration, ...]) -> dg.AssetSelection:
@@ -20,5 +22,6 @@ def database_jobs() -> dg.Definitions:
         "bronze_extract",
         selection=bronze_selection(bronze_declarations()),
         description="Extract every Northwind table into its bronze Iceberg table.",
+        config=console_logging(load_settings()),
     )
     return dg.Definitions(jobs=[bronze_extract])

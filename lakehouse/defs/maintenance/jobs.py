@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
+from lakehouse.defs.logs import console_logging
 from lakehouse.defs.maintenance.resources import TableMaintenanceResource
 from lakehouse.defs.medallion.assets import DBT_PROJECT_DIR
 from lakehouse.defs.resources import IcebergCatalogResource
@@ -29,6 +30,7 @@ from lakehouse.iceberg.declarations import (
     validation_problems,
 )
 from lakehouse.maintenance.procedures import TableProcedures
+from lakehouse.settings import load_settings
 
 
 class MaintenanceError(Exception):
@@ -129,6 +131,7 @@ def maintenance_jobs() -> dg.Definitions:
         name="nightly_maintenance",
         job=maintenance,
         cron_schedule="30 3 * * *",
+        run_config=console_logging(load_settings()),
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Table maintenance every night, after the batch.",

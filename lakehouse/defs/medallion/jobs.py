@@ -2,6 +2,9 @@
 
 import dagster as dg
 
+from lakehouse.defs.logs import console_logging
+from lakehouse.settings import load_settings
+
 
 @dg.definitions
 def medallion_jobs() -> dg.Definitions:
@@ -10,6 +13,7 @@ def medallion_jobs() -> dg.Definitions:
         selection=dg.AssetSelection.all(),
         description="The batch: every bronze source (database, landing files, Kafka), then the dbt models through "
         "silver to gold, with every check.",
+        config=console_logging(load_settings()),
     )
     daily_medallion = dg.ScheduleDefinition(
         name="daily_medallion",

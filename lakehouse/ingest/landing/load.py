@@ -35,6 +35,7 @@ from lakehouse.ingest.landing.store import LandingError, LandingFile, LandingSto
 from lakehouse.ingest.landing.tracking import (
     LANDING_FILE_VERSIONS,
     LANDING_FILES,
+    REASON_SUFFIX,
     ChangedFile,
     FileVersion,
     changed_files,
@@ -262,7 +263,7 @@ class LandingIngestion:
         target = quarantine_path(path)
         self.store.copy(path, target)
         self.store.write(
-            f"{target}.reason.txt",
+            f"{target}{REASON_SUFFIX}",
             (
                 f"{self.store.uri(path)}: {reason}\n"
                 f"The whole file is quarantined here; none of its rows were loaded into "
@@ -282,7 +283,7 @@ class LandingIngestion:
             f"bronze.{self.declaration.table}"
         )
         self.store.write(
-            f"{target}.reason.txt",
+            f"{target}{REASON_SUFFIX}",
             (
                 f"{self.store.uri(path)}: {summary}. They are in {PurePosixPath(target).name}.rejected.jsonl, "
                 f"one per line with their original values, {where} number and reason; the other {loaded} row(s) "

@@ -31,6 +31,8 @@ from lakehouse.ingest.landing.store import LandingFile, LandingStore
 LANDING_FILES = "landing-files"
 LANDING_FILE_VERSIONS = "landing-file-versions"
 QUARANTINE = "quarantine"
+# Beside each quarantined input, whole or in part: why.
+REASON_SUFFIX = ".reason.txt"
 
 
 @dataclass(frozen=True)

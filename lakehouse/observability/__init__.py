@@ -1,0 +1,1 @@
+"""Observability: the lakehouse's own state as Prometheus metrics (`lakehouse metrics serve`)."""
