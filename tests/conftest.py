@@ -14,6 +14,7 @@ from lakehouse.settings import ENV_PREFIX, Settings
 from lakehouse_dev.compose import COMPOSE_CLI
 from lakehouse_dev.generators.northwind.generator import parse_scale
 from lakehouse_dev.generators.northwind.load import write_northwind
+from lakehouse_dev.grafana import DASHBOARD_VALIDATOR
 from lakehouse_dev.services.stack import install_services
 from lakehouse_dev.terraform import cli_config
 from tests.medallion import BuiltLakehouse, build_classic_lakehouse
@@ -25,6 +26,7 @@ def _install_services_quietly() -> None:
     try:
         install_services()
         COMPOSE_CLI.build()
+        DASHBOARD_VALIDATOR.build()
         cli_config()
     except Exception:  # the tests that need them install again, and report what stopped it
         return

@@ -4,8 +4,11 @@ A program whose module cannot be `go install`ed as it is (a `replace` or `exclud
 go.mod) is built through a wrapper module committed under `lakehouse_dev/go/<name>/`: a go.mod
 that requires it, names it as a tool and repeats those lines. The build resolves the wrapper's
 dependencies (`go mod tidy`, whose go.sum stays in the cache) and builds the tool's package.
+A wrapper may also be a program of its own: its .go files are built with it, and their digest is
+part of where the binary is kept, so an edit is built anew.
 """
 
+import hashlib
 import os
 import re
 import shutil
@@ -72,8 +75,17 @@ class WrappedProgram:
         return found[1]
 
     @property
+    def sources(self) -> list[Path]:
+        """The wrapper's own Go files, if it is a program of its own."""
+        return sorted((WRAPPERS_DIR / self.wrapper).glob("*.go"))
+
+    @property
     def binary(self) -> Path:
-        return CACHE_DIR / self.wrapper / self.version / self.binary_name
+        build = self.version
+        if sources := self.sources:
+            digest = hashlib.sha256(b"".join(source.read_bytes() for source in sources)).hexdigest()
+            build += f"-{digest[:12]}"
+        return CACHE_DIR / self.wrapper / build / self.binary_name
 
     def build(self) -> Path:
         """The program, built on first use; later calls, in any process, reuse it."""
@@ -86,7 +98,8 @@ class WrappedProgram:
             module = version_dir / "module"
             shutil.rmtree(module, ignore_errors=True)
             module.mkdir(parents=True)
-            shutil.copy(WRAPPERS_DIR / self.wrapper / "go.mod", module / "go.mod")
+            for source in [WRAPPERS_DIR / self.wrapper / "go.mod", *self.sources]:
+                shutil.copy(source, module / source.name)
             what = f"building {self.package} {self.version}"
             run_go(["mod", "tidy"], what, cwd=module)
             staging = module / self.binary_name
