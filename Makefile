@@ -88,6 +88,7 @@ bench: install
 	$(BIN)/python -m bench.incremental --scale 1M --rounds 3
 	$(BIN)/python -m bench.query --runs 10
 	$(BIN)/python -m bench.maintenance --deliveries 500 --batches 500
+	$(BIN)/python -m bench.metrics --scale classic,10M
 
 # PostgreSQL, MinIO, Kafka and Trino for LAKEHOUSE_PROFILE=stack, without Docker; installed
 # once into .cache/services, data kept under $(LAKEHOUSE_HOME)/services.

@@ -874,7 +874,7 @@ def metrics_serve(
     import threading
 
     from lakehouse.logs import configure_logging
-    from lakehouse.observability.exporter import serve
+    from lakehouse.observability.exporter import lakehouse_collector, serve
 
     settings = _settings()
     configure_logging(settings.log_format)
@@ -882,7 +882,7 @@ def metrics_serve(
     for stop_signal in (signal.SIGINT, *STOP_SIGNALS):
         signal.signal(stop_signal, lambda _signal, _frame: stop.set())
     try:
-        serve(settings, host, port, stop)
+        serve(lakehouse_collector(settings), host, port, stop)
     except OSError as error:
         raise Fault(f"cannot listen on {host}:{port} ({error.strerror}); choose another with --port") from None
 

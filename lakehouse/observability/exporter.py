@@ -11,7 +11,7 @@ threads.
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -23,12 +23,25 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from lakehouse.iceberg.catalog import catalog_for
+from lakehouse.iceberg.declarations import (
+    BronzeTableDeclaration,
+    LandingDeclaration,
+    TopicDeclaration,
+    all_declarations,
+)
 from lakehouse.ingest.landing.store import landing_store
 from lakehouse.instance import prepare_dagster_home
 from lakehouse.observability import metrics
 from lakehouse.observability.metrics import Sample, families
 from lakehouse.observability.orchestration import DagsterSource
-from lakehouse.observability.sources import CatalogSource, KafkaSource, LandingSource, Source, Tables
+from lakehouse.observability.sources import (
+    CatalogSource,
+    KafkaSource,
+    LandingSource,
+    Source,
+    Tables,
+    scheduled_tables,
+)
 from lakehouse.settings import Settings
 
 LOG = logging.getLogger("lakehouse.metrics")
@@ -106,13 +119,20 @@ def _open_instance(settings: Settings) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_config(str(prepare_dagster_home(settings)))
 
 
-def lakehouse_collector(settings: Settings) -> LakehouseCollector:
-    """The collector of the lakehouse the settings name: Kafka only where a broker is set."""
-    sources: list[Source] = [LandingSource(landing_store(settings))]
+def lakehouse_collector(
+    settings: Settings, declarations: Sequence[BronzeTableDeclaration] | None = None
+) -> LakehouseCollector:
+    """The collector of the lakehouse the settings name, whose bronze tables ``declarations`` (by
+    default those of `iceberg/`) declare: Kafka only where a broker is set."""
+    declared = all_declarations() if declarations is None else declarations
+    datasets = [d for d in declared if isinstance(d, LandingDeclaration)]
+    topics = [d for d in declared if isinstance(d, TopicDeclaration)]
+    sources: list[Source] = [LandingSource(landing_store(settings), datasets)]
     if settings.kafka_bootstrap_servers:
-        sources.append(KafkaSource(settings.kafka_bootstrap_servers))
+        sources.append(KafkaSource(settings.kafka_bootstrap_servers, topics))
     sources.append(DagsterSource(lambda: _open_instance(settings)))
-    return LakehouseCollector(CatalogSource(lambda: catalog_for(settings)), sources)
+    catalog = CatalogSource(lambda: catalog_for(settings), scheduled_tables(declared))
+    return LakehouseCollector(catalog, sources)
 
 
 def registry_for(collector: Collector) -> CollectorRegistry:
@@ -122,9 +142,9 @@ def registry_for(collector: Collector) -> CollectorRegistry:
     return registry
 
 
-def serve(settings: Settings, host: str, port: int, stop: threading.Event) -> None:
-    """Serve /metrics on ``host``:``port`` until ``stop`` is set."""
-    server, thread = start_http_server(port, host, registry_for(lakehouse_collector(settings)))
+def serve(collector: Collector, host: str, port: int, stop: threading.Event) -> None:
+    """Serve ``collector``'s metrics at /metrics on ``host``:``port`` until ``stop`` is set."""
+    server, thread = start_http_server(port, host, registry_for(collector))
     LOG.info("serving the lakehouse's metrics on http://%s:%d/metrics", host, port)
     stop.wait()
     server.shutdown()

@@ -13,7 +13,12 @@ from typing import Protocol
 from pyiceberg.catalog.sql import SqlCatalog
 
 from lakehouse.iceberg.catalog import QUARANTINE_SUFFIX
-from lakehouse.iceberg.declarations import TableDeclaration, all_declarations, landing_declarations, topic_declarations
+from lakehouse.iceberg.declarations import (
+    BronzeTableDeclaration,
+    LandingDeclaration,
+    TableDeclaration,
+    TopicDeclaration,
+)
 from lakehouse.ingest.events.client import TopicClient, consumer_group
 from lakehouse.ingest.landing.store import LandingStore
 from lakehouse.ingest.landing.tracking import REASON_SUFFIX, dataset_prefix, quarantine_path
@@ -37,8 +42,9 @@ class Source(Protocol):
     def samples(self, tables: Tables) -> list[Sample]: ...
 
 
-def _scheduled_tables() -> frozenset[str]:
-    return frozenset(f"bronze.{d.table}" for d in all_declarations() if isinstance(d, TableDeclaration))
+def scheduled_tables(declarations: Sequence[BronzeTableDeclaration]) -> frozenset[str]:
+    """The bronze tables the nightly batch extracts from a database."""
+    return frozenset(f"bronze.{d.table}" for d in declarations if isinstance(d, TableDeclaration))
 
 
 def table_samples(state: TableState, scheduled: frozenset[str]) -> list[Sample]:
@@ -85,8 +91,8 @@ class CatalogSource:
     # Opened on the first scrape, and again after a failed one: the exporter starts, and serves
     # the other sources, while the catalog database is down.
     open_catalog: Callable[[], SqlCatalog]
+    scheduled: frozenset[str]
     name: str = "catalog"
-    scheduled: frozenset[str] = field(default_factory=_scheduled_tables)
     ingested: IngestedRows = field(default_factory=IngestedRows)
     _reader: CatalogReader | None = None
 
@@ -112,6 +118,7 @@ class KafkaSource:
     """Each declared topic's end offsets, and its lag behind the offsets its table recorded."""
 
     bootstrap_servers: str
+    topics: Sequence[TopicDeclaration]
     name: str = "kafka"
     _clients: dict[str, TopicClient] = field(default_factory=dict)
 
@@ -125,7 +132,7 @@ class KafkaSource:
     def samples(self, tables: Tables) -> list[Sample]:
         states = _by_name(tables)
         samples = []
-        for declaration in topic_declarations():
+        for declaration in self.topics:
             topic = declaration.topic.name
             marks = self._client(topic, consumer_group(declaration)).watermarks(KAFKA_TIMEOUT_SECONDS)
             if marks is None:  # the topic does not exist yet
@@ -146,12 +153,13 @@ class LandingSource:
     """Each landing dataset's files not taken yet, and those moved to quarantine."""
 
     store: LandingStore
+    datasets: Sequence[LandingDeclaration]
     name: str = "landing"
 
     def samples(self, tables: Tables) -> list[Sample]:
         states = _by_name(tables)
         samples = []
-        for declaration in landing_declarations():
+        for declaration in self.datasets:
             prefix = dataset_prefix(declaration)
             labels = (f"bronze.{declaration.table}", declaration.landing.dataset)
             reasons = [f for f in self.store.list(quarantine_path(prefix)) if f.path.endswith(REASON_SUFFIX)]

@@ -7,6 +7,7 @@ with each scrape job's targets replaced by the ones a test gives.
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -30,6 +31,7 @@ from lakehouse_dev.services.process import (
     ServiceUnavailable,
     free_port,
     install_lock,
+    run_checked,
 )
 
 PROMETHEUS_BINARY = Path("/usr/bin/prometheus")
@@ -103,6 +105,15 @@ def install_prometheus(install: bool = True) -> Path:
         f"Prometheus not found at {PROMETHEUS_BINARY} and {PROMTOOL_BINARY}; install them with "
         "`sudo apt-get install --no-install-recommends prometheus`"
     )
+
+
+def prometheus_version() -> str:
+    """The installed server's version as released (`2.42.0`), without Debian's suffix."""
+    banner = run_checked([str(install_prometheus()), "--version"], "asking Prometheus its version")
+    found = re.match(r"prometheus, version (\d+\.\d+\.\d+)", banner)
+    if found is None:
+        raise ServiceUnavailable(f"Prometheus printed no version it is known by: {banner[:200]!r}")
+    return found[1]
 
 
 def promtool(*arguments: str) -> str:

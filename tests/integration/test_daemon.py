@@ -5,6 +5,7 @@ then uses, so the daemon has only the new file to react to. The sensor interval 
 to 2 s to keep the test short; `bench/latency.py` measures the path at the 10 s interval.
 """
 
+import json
 import signal
 import sys
 import time
@@ -16,9 +17,12 @@ from lakehouse.definitions import defs
 from lakehouse.engine import LocalEngine
 from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.ingest.database.source import SourceDatabase
+from lakehouse.observability import metrics
+from lakehouse.observability.exporter import lakehouse_collector
 from lakehouse.settings import Settings
 from lakehouse_dev.generators.marketplace_files import deliver_sample_files
 from lakehouse_dev.services.process import ServerProcess, log_tail
+from tests.observability import of, values
 
 DAEMON = str(Path(sys.executable).parent / "dagster-daemon")
 GOLD_TIMEOUT_S = 240
@@ -49,7 +53,7 @@ def test_a_landed_file_reaches_gold_through_the_daemon(
     assert built.success
     assert marketplace_lines_in_gold(settings) == 0
 
-    environment = settings.environment() | {"LAKEHOUSE_SENSOR_INTERVAL_SECONDS": "2"}
+    environment = settings.environment() | {"LAKEHOUSE_SENSOR_INTERVAL_SECONDS": "2", "LAKEHOUSE_LOG_FORMAT": "json"}
     daemon = ServerProcess.spawn(
         "dagster-daemon",
         [DAEMON, "run", "-m", "lakehouse.definitions"],
@@ -69,3 +73,11 @@ def test_a_landed_file_reaches_gold_through_the_daemon(
     assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS], log_tail(daemon.log_file)
     assert runs[0].tags.get("dagster/sensor_name") == "marketplace_orders_landing_files"
     assert marketplace_lines_in_gold(settings) == FILE_ROWS
+    # The sensor's run logged through the JSON console logger its job names: the assets' own lines too.
+    logged = [json.loads(line) for line in daemon.log_file.read_text().splitlines() if line.startswith("{")]
+    run_lines = [line for line in logged if line.get("run_id") == runs[0].run_id]
+    assert any("marketplace_orders" in line["message"] and line["logger"] == "lakehouse.run" for line in run_lines)
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in run_lines)
+    read = values(lakehouse_collector(settings).read())
+    assert of(read, metrics.SENSOR_TICK_FAILED)[("marketplace_orders_landing_files",)] == 0
+    assert of(read, metrics.DAGSTER_RUNS)[(LANDING_JOB, "SUCCESS")] == 1

@@ -22,9 +22,12 @@ import yaml
 from lakehouse.instance import instance_config
 from lakehouse.settings import CHECKOUT_ROOT, Profile, Settings
 from lakehouse_dev.compose import PROFILES, ComposeError, compose, compose_config
+from lakehouse_dev.grafana import CONTAINER_DASHBOARDS_DIR, DASHBOARDS_DIR, PROVISIONING_DIR
 from lakehouse_dev.services.kafka import KAFKA_VERSION, KafkaBroker
 from lakehouse_dev.services.minio import MINIO_VERSION, http_ok
 from lakehouse_dev.services.process import free_port
+from lakehouse_dev.services.prometheus import CONFIG_DIR as PROMETHEUS_CONFIG_DIR
+from lakehouse_dev.services.prometheus import PROMETHEUS_BINARY, prometheus_version
 from lakehouse_dev.services.stack import CREATE_DATABASES, trino_catalog_environment
 from lakehouse_dev.services.trino import CATALOG_DIR, TRINO_VERSION
 
@@ -57,7 +60,7 @@ def on_loopback(variable: str, value: str) -> str:
 
 
 def lakehouse_environment(service: dict[str, Any]) -> dict[str, str]:
-    return {name: str(value) for name, value in service["environment"].items() if name.startswith("LAKEHOUSE_")}
+    return {name: str(value) for name, value in service.get("environment", {}).items() if name.startswith("LAKEHOUSE_")}
 
 
 def test_compose_accepts_the_file() -> None:
@@ -107,6 +110,9 @@ def test_every_mounted_file_exists_and_is_the_harness_file(services: dict[str, d
     }
     assert all(source.exists() for source in mounts.values()), mounts
     assert mounts[("trino", "/etc/trino/catalog")] == CATALOG_DIR
+    assert mounts[("prometheus", "/etc/prometheus")] == PROMETHEUS_CONFIG_DIR
+    assert mounts[("grafana", CONTAINER_DASHBOARDS_DIR)] == DASHBOARDS_DIR
+    assert mounts[("grafana", "/etc/grafana/provisioning")] == PROVISIONING_DIR
     assert mounts[("postgres", "/docker-entrypoint-initdb.d/create-databases.sql")] == CREATE_DATABASES
 
 
@@ -122,6 +128,8 @@ def test_every_image_is_pinned_to_the_version_the_harness_runs(services: dict[st
     installed = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
     if installed:
         assert images["postgres"].startswith(f"postgres:{installed[-1].parent.name}.")
+    if PROMETHEUS_BINARY.exists():
+        assert images["prometheus"] == f"prom/prometheus:v{prometheus_version()}"
     arguments = dict(re.findall(r"^ARG (\w+)=(\S+)$", dockerfile, re.MULTILINE))
     for line in re.findall(r"^FROM (\S+)", dockerfile, re.MULTILINE):
         image = re.sub(r"\$\{(\w+)\}", lambda argument: arguments[argument[1]], line)

@@ -17,25 +17,15 @@ from lakehouse.ingest.database.source import SourceDatabase
 from lakehouse.ingest.landing.load import LandingIngestion
 from lakehouse.ingest.landing.store import landing_store
 from lakehouse.observability import metrics
-from lakehouse.observability.exporter import LakehouseCollector, lakehouse_collector, serve
-from lakehouse.observability.metrics import METRICS, Kind, MetricSpec, Sample
+from lakehouse.observability.exporter import LakehouseCollector, lakehouse_collector
+from lakehouse.observability.metrics import METRICS, Kind, Sample
 from lakehouse.observability.sources import SCHEDULED_MAX_AGE_SECONDS
 from lakehouse.settings import Settings
 from lakehouse_dev.generators.marketplace_files import deliver_sample_files
-from lakehouse_dev.services.minio import http_ok
 from lakehouse_dev.services.process import free_port
 from tests.integration.test_landing import DECLARATION
 from tests.medallion import BuiltLakehouse, materialize_medallion
-
-Values = dict[tuple[str, tuple[str, ...]], float]
-
-
-def values(samples: list[Sample]) -> Values:
-    return {(sample.metric.name, sample.labels): sample.value for sample in samples}
-
-
-def of(read: Values, metric: MetricSpec) -> dict[tuple[str, ...], float]:
-    return {labels: value for (name, labels), value in read.items() if name == metric.name}
+from tests.observability import of, serving, values
 
 
 def test_every_metric_follows_prometheus_naming() -> None:
@@ -161,16 +151,8 @@ def test_a_busy_source_is_not_asked_again_until_it_answers(settings: Settings, c
 
 @pytest.fixture
 def endpoint(settings: Settings, catalog: SqlCatalog) -> Iterator[str]:
-    port, stop = free_port(), threading.Event()
-    serving = threading.Thread(target=serve, args=(settings, "127.0.0.1", port, stop), daemon=True)
-    serving.start()
-    url = f"http://127.0.0.1:{port}/metrics"
-    deadline = time.monotonic() + 30
-    while not http_ok(url) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    yield url
-    stop.set()
-    serving.join(10)
+    with serving(lakehouse_collector(settings)) as port:
+        yield f"http://127.0.0.1:{port}/metrics"
 
 
 def test_the_endpoint_serves_every_source_in_prometheus_text(endpoint: str) -> None:
