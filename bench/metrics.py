@@ -19,13 +19,12 @@ A round runs each once; the ratio to the alternative is taken within a round, an
 import argparse
 import os
 import shutil
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from bench.query import BUILD_TIMEOUT_S, _cli, _environment, _run
+from bench.rounds import print_rounds, timed
 
 ALTERNATIVE = "load_table for every table"
 
@@ -35,12 +34,6 @@ def _build(home: Path, scale: str) -> None:
     for command in (["generate", "--scale", scale], ["init"], ["materialize", "--job", "medallion"]):
         seconds = _run(_cli(*command), environment, BUILD_TIMEOUT_S)
         print(f"built {scale}: lakehouse {' '.join(command)} ({seconds:.0f} s)")
-
-
-def _timed(work: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    work()
-    return time.perf_counter() - started
 
 
 def _measure(home: Path, scale: str, runs: int) -> None:
@@ -71,15 +64,10 @@ def _measure(home: Path, scale: str, runs: int) -> None:
     seconds: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(runs):
         for name, step in steps.items():
-            seconds[name].append(_timed(step))
+            seconds[name].append(timed(step))
 
-    alternative = seconds[ALTERNATIVE]
     print(f"\n{scale}: {len(text):,} bytes of metrics; {runs} rounds, milliseconds")
-    print(f"{'':<32} {'min':>8} {'median':>8} {'max':>8}   vs {ALTERNATIVE} (median of rounds)")
-    for name, values in seconds.items():
-        ratio = statistics.median(value / other for value, other in zip(values, alternative, strict=True))
-        figures = " ".join(f"{1000 * figure:>8.1f}" for figure in (min(values), statistics.median(values), max(values)))
-        print(f"{name:<32} {figures}   {ratio:.2f}x")
+    print_rounds(seconds, ALTERNATIVE, milliseconds=True)
 
 
 def main() -> None:

@@ -20,13 +20,14 @@ is taken within a round, and its median printed.
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from bench.rounds import print_rounds
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 TABLE = "gold.revenue_by_country"
@@ -91,13 +92,8 @@ def _measure(home: Path, runs: int) -> None:
         for name, command in commands.items():
             seconds[name].append(_run(command(), environment))
 
-    alternative = seconds["pyiceberg + DuckDB one-liner"]
     print(f"\n{SQL}: {runs} runs each, whole process, wall seconds")
-    print(f"{'':<30} {'min':>7} {'median':>7} {'max':>7}   vs the one-liner (median of rounds)")
-    for name, values in seconds.items():
-        ratio = statistics.median(value / other for value, other in zip(values, alternative, strict=True))
-        figures = " ".join(f"{figure:>7.3f}" for figure in (min(values), statistics.median(values), max(values)))
-        print(f"{name:<30} {figures}   {ratio:.2f}x")
+    print_rounds(seconds, "pyiceberg + DuckDB one-liner")
 
 
 def main() -> None:

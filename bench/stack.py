@@ -15,16 +15,11 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
+from bench.rounds import timed
+
 GOLD_QUERY = "SELECT * FROM gold.revenue_by_country ORDER BY revenue_rank"
-
-
-def _seconds(action: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
 
 
 def _row(name: str, value: float, unit: str = "s", note: str = "") -> None:
@@ -51,7 +46,7 @@ def main() -> None:
 
     print("installs (cached after the first run)")
     for name, install in (("trino", install_trino), ("minio", minio_binary), ("kafka", kafka_libs)):
-        _row(f"{name} install", _seconds(install))
+        _row(f"{name} install", timed(install))
 
     data_dir = Path(tempfile.mkdtemp(prefix="lakehouse-bench-stack-"))
     data_dir.chmod(0o755)
@@ -80,13 +75,13 @@ def main() -> None:
 
         print("Trino on gold, after a restart")
         stack.trino.stop()
-        _row("trino restart (warm)", _seconds(stack.trino.start))
+        _row("trino restart (warm)", timed(stack.trino.start))
         engine = TrinoEngine(settings)
-        _row("first query on gold", _seconds(lambda: engine.query(GOLD_QUERY)))
-        repeats = [_seconds(lambda: engine.query(GOLD_QUERY)) for _ in range(arguments.repeats)]
+        _row("first query on gold", timed(lambda: engine.query(GOLD_QUERY)))
+        repeats = [timed(lambda: engine.query(GOLD_QUERY)) for _ in range(arguments.repeats)]
         engine.close()
         table = catalog_for(settings).load_table(("gold", "revenue_by_country"))
-        scans = [_seconds(lambda: table.scan().to_arrow()) for _ in range(arguments.repeats)]
+        scans = [timed(lambda: table.scan().to_arrow()) for _ in range(arguments.repeats)]
         trino_median, scan_median = statistics.median(repeats), statistics.median(scans)
         _row("repeat query, median", trino_median, note=f"max {max(repeats):.3f} s over {len(repeats)}")
         _row("pyiceberg scan of the same table, median", scan_median, note=f"max {max(scans):.3f} s")

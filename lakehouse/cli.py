@@ -448,24 +448,13 @@ def report_run(job: str, result: "dg.ExecuteInProcessResult") -> None:
     errors = [e for e in failed if e.severity is not dg.AssetCheckSeverity.WARN]
     counts = f"{len(evaluations) - len(failed)} passed, {len(warned)} warned, {len(errors)} failed"
     say(f"  asset checks: {counts}", run_id=result.run_id)
-    for check in warned:
-        asset = check.asset_key.to_user_string()
-        say(
-            f"  check warned: {_check_line(check)}",
-            logging.WARNING,
-            color=typer.colors.YELLOW,
-            run_id=result.run_id,
-            asset=asset,
-        )
-    for check in errors:
-        asset = check.asset_key.to_user_string()
-        say(
-            f"  check failed: {_check_line(check)}",
-            logging.ERROR,
-            color=typer.colors.RED,
-            run_id=result.run_id,
-            asset=asset,
-        )
+    for checks, outcome, level, color in (
+        (warned, "warned", logging.WARNING, typer.colors.YELLOW),
+        (errors, "failed", logging.ERROR, typer.colors.RED),
+    ):
+        for check in checks:
+            asset = check.asset_key.to_user_string()
+            say(f"  check {outcome}: {_check_line(check)}", level, color=color, run_id=result.run_id, asset=asset)
     run = f"run {result.run_id}"
     if not result.success:
         step_failures = result.get_step_failure_events()

@@ -9,7 +9,7 @@ import yaml
 
 from lakehouse_dev.services.process import ServiceUnavailable, free_port
 from lakehouse_dev.services.prometheus import CONFIG_DIR, CONFIG_FILE, PrometheusServer, install_prometheus, promtool
-from tests.stack.conftest import unavailable
+from tests.stack.conftest import started, unavailable
 
 pytestmark = pytest.mark.stack
 
@@ -90,11 +90,7 @@ def test_prometheus_loads_and_evaluates_every_rule(prometheus_installed: None, t
     server = PrometheusServer(
         tmp_path / "prometheus", {"prometheus": [f"127.0.0.1:{port}"], "lakehouse": [exporter]}, port=port
     )
-    try:
-        server.start()
-    except ServiceUnavailable as error:
-        server.stop()
-        unavailable(str(error))
+    started(server)
     try:
         server.wait_for('up{job="prometheus"} == 1')
         groups = server.evaluated_rule_groups()

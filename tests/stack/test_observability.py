@@ -39,11 +39,11 @@ from lakehouse.settings import DAGSTER_STORAGE_DRIVER, STACK_POSTGRES_ROLE, Sett
 from lakehouse_dev.generators.marketplace_files import deliver_sample_files
 from lakehouse_dev.generators.sales_events import produce_events
 from lakehouse_dev.grafana import dashboard_files, panel_queries
-from lakehouse_dev.services.process import ServerProcess, ServiceUnavailable, free_port, log_tail
+from lakehouse_dev.services.process import ServerProcess, free_port, log_tail
 from lakehouse_dev.services.prometheus import PrometheusServer
 from lakehouse_dev.services.stack import Stack
 from tests.observability import of, serving, values
-from tests.stack.conftest import started, unavailable
+from tests.stack.conftest import started
 
 pytestmark = pytest.mark.stack
 
@@ -147,11 +147,7 @@ def observed(running_stack: Stack, watched: Watched, tmp_path: Path) -> Iterator
             },
             port=port,
         )
-        try:
-            server.start()
-        except ServiceUnavailable as error:
-            server.stop()
-            unavailable(str(error))
+        started(server)
         try:
             yield watched, server
         finally:
