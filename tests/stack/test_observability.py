@@ -21,6 +21,8 @@ import pyarrow as pa
 import pytest
 from botocore.exceptions import ClientError
 
+from lakehouse.defs.events.assets import build_event_asset
+from lakehouse.defs.landing.assets import NO_QUARANTINED_INPUT, build_landing_asset
 from lakehouse.iceberg.catalog import catalog_for, model_table, prepare_catalog
 from lakehouse.iceberg.declarations import (
     BronzeTableDeclaration,
@@ -29,8 +31,6 @@ from lakehouse.iceberg.declarations import (
     landing_declarations,
     topic_declarations,
 )
-from lakehouse.ingest.events.load import TopicIngestion
-from lakehouse.ingest.landing.load import LandingIngestion
 from lakehouse.ingest.landing.store import landing_store, s3_client
 from lakehouse.instance import prepare_dagster_home
 from lakehouse.observability import metrics
@@ -43,6 +43,7 @@ from lakehouse_dev.services.process import ServerProcess, free_port, log_tail
 from lakehouse_dev.services.prometheus import PrometheusServer
 from lakehouse_dev.services.stack import Stack
 from tests.observability import of, serving, values
+from tests.resources import resources_for
 from tests.stack.conftest import started
 
 pytestmark = pytest.mark.stack
@@ -93,34 +94,30 @@ def events_declaration(watched: Watched) -> TopicDeclaration:
 
 
 def fill(watched: Watched) -> None:
-    """Landing files loaded, one quarantined and one waiting; a model's table; events loaded, one
-    quarantined, some waiting; a Dagster run that succeeded with a failed check, and one that failed."""
+    """The bronze assets materialised through Dagster: landing files loaded, one quarantined (its
+    check fails) and one waiting; events loaded, one quarantined, some waiting. A model's table,
+    and a run that failed."""
     settings, catalog = watched.settings, catalog_for(watched.settings)
     prepare_catalog(catalog)
     store = landing_store(settings)
     deliver_sample_files(store, files=2, rows=30, file_format="csv", seed=41)
     store.write("marketplace_orders/broken.parquet", b"PAR1 this is not a parquet file")
-    LandingIngestion(catalog, store, MARKETPLACE).run()
-    deliver_sample_files(store, files=1, rows=30, file_format="parquet", seed=42)
-    # A model's table: silver and gold tables are stale a day after their last commit.
-    model = pa.table({"order_id": pa.array([1, 2], pa.int64())})
-    model_table(catalog, "silver", "observed_model", model.schema).append(model)
     bootstrap = settings.kafka_bootstrap_servers
     produce_events(bootstrap, watched.topic, None, EVENTS, seed=43, poison=1)
-    TopicIngestion(catalog, events_declaration(watched), bootstrap).run()
-    produce_events(bootstrap, watched.topic, None, LATE_EVENTS, seed=44)
-
-    @dg.asset(check_specs=[dg.AssetCheckSpec("always_fails", asset="observed_asset")])
-    def observed_asset() -> dg.MaterializeResult:
-        return dg.MaterializeResult(check_results=[dg.AssetCheckResult(passed=False)])
+    bronze = [build_landing_asset(MARKETPLACE), build_event_asset(events_declaration(watched))]
 
     @dg.asset
     def broken_asset() -> None:
         raise RuntimeError("broken on purpose")
 
     with dg.DagsterInstance.from_config(str(prepare_dagster_home(settings))) as instance:
-        assert dg.materialize([observed_asset], instance=instance).success
+        assert dg.materialize(bronze, resources=resources_for(settings), instance=instance).success
         assert not dg.materialize([broken_asset], instance=instance, raise_on_error=False).success
+    deliver_sample_files(store, files=1, rows=30, file_format="parquet", seed=42)
+    produce_events(bootstrap, watched.topic, None, LATE_EVENTS, seed=44)
+    # A model's table: silver and gold tables are stale a day after their last commit.
+    model = pa.table({"order_id": pa.array([1, 2], pa.int64())})
+    model_table(catalog, "silver", "observed_model", model.schema).append(model)
 
 
 def minio_target(settings: Settings) -> str:
@@ -180,7 +177,8 @@ def test_prometheus_sees_the_lakehouse_as_it_is(observed: tuple[Watched, Prometh
     assert only_value(prometheus.query(f"lakehouse_landing_pending_files{marketplace}")) == 1
     assert only_value(prometheus.query(f"lakehouse_quarantined_files{marketplace}")) == 1
     assert only_value(prometheus.query('lakehouse_quarantined_rows{table="bronze.sales_events"}')) == 1
-    assert only_value(prometheus.query('lakehouse_dagster_asset_check_failed{check="always_fails"}')) == 1
+    quarantine_check = f'lakehouse_dagster_asset_check_failed{{check="{NO_QUARANTINED_INPUT}"}}'
+    assert only_value(prometheus.query(quarantine_check)) == 1
     prometheus.wait_for('count(up{job=~"trino|minio|minio-bucket"} == 1) == 3')
     assert not prometheus.query("up == 0")
     assert prometheus.wait_for("trino_execution_name_QueryManager_RunningQueries")
