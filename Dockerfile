@@ -65,3 +65,12 @@ USER lakehouse
 # The code location's gRPC server; compose runs the webserver and the daemon from the same image.
 EXPOSE 4000
 CMD ["dagster", "api", "grpc", "-m", "lakehouse.definitions", "-h", "0.0.0.0", "-p", "4000"]
+
+# JupyterLab and the notebooks, on the runtime image (compose's `jupyter`, profile `notebooks`).
+FROM build AS notebooks-build
+RUN uv pip install --python /opt/venv/bin/python -c constraints.txt -e ".[notebooks]"
+
+FROM runtime AS notebooks
+COPY --from=notebooks-build /opt/venv /opt/venv
+COPY --chown=lakehouse:lakehouse notebooks /opt/lakehouse/notebooks
+EXPOSE 8888

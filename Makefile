@@ -7,9 +7,10 @@ export LAKEHOUSE_HOME ?= $(CURDIR)/.lakehouse
 export DAGSTER_HOME ?= $(LAKEHOUSE_HOME)/dagster
 SCALE ?= 1M,10M
 DEV_PORT ?= 3000
+NOTEBOOK_PORT ?= 8888
 DEV_PID := $(LAKEHOUSE_HOME)/dagster-dev.pid
 
-.PHONY: install demo dev dev-stop test test-unit lint bench bench-stack services-up services-down clean
+.PHONY: install demo dev dev-stop notebook test test-unit lint bench bench-stack services-up services-down clean
 
 DBT := $(BIN)/dbt --quiet
 DBT_MANIFEST := dbt/target/manifest.json
@@ -21,7 +22,7 @@ $(BIN)/lakehouse: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
 	# Bytecode compiled once at install: every dbt and Dagster process starts seconds faster,
 	# most of all where PYTHONDONTWRITEBYTECODE stops Python from caching it on first import.
-	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt -e ".[dev]"
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt -e ".[dev,notebooks]"
 	# The project's own modules too: an editable install leaves them to be compiled at each import.
 	$(BIN)/python -m compileall -q lakehouse lakehouse_dev
 	touch $@
@@ -62,6 +63,11 @@ dev-stop:
 	fi; \
 	rm -f $(DEV_PID)
 
+# JupyterLab on 127.0.0.1 over notebooks/, with the project's venv as its kernel: the notebooks
+# read the same LAKEHOUSE_* settings (LAKEHOUSE_PROFILE=stack for Trino). It prints its URL.
+notebook: install
+	$(BIN)/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(NOTEBOOK_PORT) --ServerApp.root_dir=notebooks
+
 # `dg` warns when no virtualenv is active; VIRTUAL_ENV names the project's own.
 test: install
 	$(BIN)/ruff check lakehouse lakehouse_dev tests bench
@@ -77,6 +83,7 @@ test-unit: install
 lint: install
 	$(BIN)/ruff check --fix lakehouse lakehouse_dev tests bench
 	$(BIN)/ruff format lakehouse lakehouse_dev tests bench
+	$(BIN)/python -m lakehouse_dev.notebooks
 
 bench: install
 	$(BIN)/python -m bench.extraction --scale $(SCALE)
@@ -89,6 +96,7 @@ bench: install
 	$(BIN)/python -m bench.query --runs 10
 	$(BIN)/python -m bench.maintenance --deliveries 500 --batches 500
 	$(BIN)/python -m bench.metrics --scale classic,10M
+	$(BIN)/python -m bench.notebooks --runs 3
 
 # PostgreSQL, MinIO, Kafka and Trino for LAKEHOUSE_PROFILE=stack, without Docker; installed
 # once into .cache/services, data kept under $(LAKEHOUSE_HOME)/services.

@@ -899,7 +899,8 @@ def _services_dir(settings: "Settings") -> Path:
 
 @services.command("install")
 def services_install() -> None:
-    """Download and build the four servers' software into the cache without starting them."""
+    """Download and build the servers' software into the cache without starting them: the stack's four
+    servers, and the Prometheus the tests run."""
     from lakehouse_dev.services.process import CACHE_DIR
     from lakehouse_dev.services.stack import install_services
 

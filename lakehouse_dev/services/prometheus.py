@@ -6,16 +6,13 @@ with each scrape job's targets replaced by the ones a test gives.
 """
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,14 +20,13 @@ from typing import Any, TypeVar
 import yaml
 
 from lakehouse.settings import CHECKOUT_ROOT
+from lakehouse_dev.services.debian import debian_programs
 from lakehouse_dev.services.minio import http_ok
 from lakehouse_dev.services.process import (
-    CACHE_DIR,
     ProcessServer,
     ServerProcess,
     ServiceUnavailable,
     free_port,
-    install_lock,
     run_checked,
 )
 
@@ -38,10 +34,6 @@ PROMETHEUS_BINARY = Path("/usr/bin/prometheus")
 PROMTOOL_BINARY = Path("/usr/bin/promtool")
 CONFIG_DIR = CHECKOUT_ROOT / "prometheus"
 CONFIG_FILE = CONFIG_DIR / "prometheus.yml"
-POLICY_RC = Path("/usr/sbin/policy-rc.d")
-# policy-rc.d's answer for "action forbidden": dpkg's maintainer scripts then start no service.
-FORBID_SERVICE_STARTS = "#!/bin/sh\nexit 101\n"
-APT_LOCK_WAIT_S = 600.0
 READY_TIMEOUT_S = 30.0
 API_TIMEOUT_S = 10.0
 POLL_INTERVAL_S = 0.5
@@ -57,54 +49,9 @@ class PromtoolError(Exception):
     """promtool found the configuration, rules or rule tests wrong; the message holds its report."""
 
 
-def _apt_get(*arguments: str) -> None:
-    """apt-get, once another apt-get has let go of apt's locks: `apt-get update` fails on a held
-    lock rather than waiting for it, whatever DPkg::Lock::Timeout says."""
-    command = ["apt-get", *arguments]
-    deadline = time.monotonic() + APT_LOCK_WAIT_S
-    while True:
-        completed = subprocess.run(command, capture_output=True, text=True, check=False)
-        if completed.returncode == 0:
-            return
-        if "Could not get lock" not in completed.stderr or time.monotonic() > deadline:
-            raise ServiceUnavailable(f"{' '.join(command)} failed:\n{completed.stdout}{completed.stderr}")
-        time.sleep(2.0)
-
-
-@contextmanager
-def service_starts_forbidden() -> Iterator[None]:
-    """No package installed meanwhile starts its service: on a host with an init system, Debian's
-    `prometheus` would start one on port 9090, which the harness neither wants nor may stop by name.
-    A policy-rc.d already in place is the host's own and stays as it is."""
-    if POLICY_RC.exists():
-        yield
-        return
-    POLICY_RC.write_text(FORBID_SERVICE_STARTS)
-    POLICY_RC.chmod(0o755)
-    try:
-        yield
-    finally:
-        POLICY_RC.unlink(missing_ok=True)
-
-
-def _installed() -> bool:
-    return PROMETHEUS_BINARY.exists() and PROMTOOL_BINARY.exists()
-
-
-def install_prometheus(install: bool = True) -> Path:
-    """The Prometheus server binary, installing Debian's package if allowed (as root, with apt-get)."""
-    if _installed():
-        return PROMETHEUS_BINARY
-    if install and os.geteuid() == 0 and shutil.which("apt-get"):
-        with install_lock(CACHE_DIR / "prometheus"), service_starts_forbidden():
-            if not _installed():  # else installed by whoever held the lock before us
-                _apt_get("update", "-qq")
-                _apt_get("install", "-y", "-qq", "--no-install-recommends", "prometheus")
-        return install_prometheus(install=False)
-    raise ServiceUnavailable(
-        f"Prometheus not found at {PROMETHEUS_BINARY} and {PROMTOOL_BINARY}; install them with "
-        "`sudo apt-get install --no-install-recommends prometheus`"
-    )
+def install_prometheus() -> Path:
+    """The Prometheus server binary, and promtool beside it, from Debian's package."""
+    return debian_programs("prometheus", PROMETHEUS_BINARY, PROMTOOL_BINARY)
 
 
 def prometheus_version() -> str:

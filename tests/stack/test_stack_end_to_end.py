@@ -8,7 +8,6 @@ For the same generated data, gold equals the `local` profile's to the cent.
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,11 +26,10 @@ from lakehouse_dev.generators.northwind.load import write_northwind
 from lakehouse_dev.services.stack import Stack, recorded_processes, stack_settings
 from tests.incremental import REFRESH_COLUMNS, check_incremental_equals_full
 from tests.medallion import GOLD, BuiltLakehouse, materialize_medallion
+from tests.notebooks import LAKEHOUSE_CLI, assert_each_notebook_shows_the_cli_figure
 from tests.stack.conftest import unavailable
 
 pytestmark = pytest.mark.stack
-
-LAKEHOUSE_CLI = str(Path(sys.executable).parent / "lakehouse")
 
 
 def sorted_rows(rows: pa.Table) -> list[dict[str, Any]]:
@@ -127,6 +125,11 @@ def test_lakehouse_query_answers_through_trino(stack_environment: Settings, trin
     assert len(expected) == 3
 
 
+@pytest.mark.usefixtures("stack_run")
+def test_every_notebook_runs_on_trino_and_shows_the_cli_figure(stack_environment: Settings) -> None:
+    assert_each_notebook_shows_the_cli_figure(stack_environment.environment())
+
+
 # After the tests that compare the classic build: this one delivers more data.
 def test_incremental_gold_equals_a_full_rebuild_through_trino(
     stack_run: tuple[dg.ExecuteInProcessResult, dg.DagsterInstance], stack_environment: Settings
@@ -190,5 +193,5 @@ def test_services_install_names_where_each_server_is_installed() -> None:
     if completed.returncode != 0:
         unavailable(completed.stderr.strip())
     installed = dict(line.split(maxsplit=1) for line in completed.stdout.splitlines() if line.startswith("  "))
-    assert set(installed) == {"postgres", "minio", "kafka", "trino"}
+    assert set(installed) == {"postgres", "minio", "kafka", "trino", "prometheus"}
     assert all(Path(path).exists() for path in installed.values()), installed

@@ -13,7 +13,7 @@ with the Iceberg plugin and the settings it was made with, is closed after each 
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import IO
 
 from dbt_common.events.base_types import EventLevel, EventMsg
@@ -56,10 +56,16 @@ class DbtThread:
         self._thread = threading.Thread(target=self._invoke, args=(list(args), environment), daemon=True)
         self._thread.start()
 
+    def _emit(self, line: str) -> None:
+        # A stopped step closes its end of the pipe and reads no more: what dbt says then is lost
+        # with it, and must not end this thread with a traceback on the terminal.
+        with suppress(BrokenPipeError):
+            self._lines.write(line + "\n")
+            self._lines.flush()
+
     def _print(self, event: EventMsg) -> None:
         if EventLevel(event.info.level) in _PRINTED:
-            self._lines.write(msg_to_json(event) + "\n")
-            self._lines.flush()
+            self._emit(msg_to_json(event))
 
     def _invoke(self, args: list[str], environment: Mapping[str, str]) -> None:
         # Imported when dbt runs: the code location loads without them, and a run with no model
@@ -75,10 +81,11 @@ class DbtThread:
                     DuckDBConnectionManager.close_all_connections()  # type: ignore[no-untyped-call]
             self.returncode = 0 if result.success else 1
         except BaseException as error:  # reported by dagster-dbt as the command's failure
-            self._lines.write(f"dbt failed in this process: {type(error).__name__}: {error}\n")
+            self._emit(f"dbt failed in this process: {type(error).__name__}: {error}")
             self.returncode = 2
         finally:
-            self._lines.close()
+            with suppress(BrokenPipeError):
+                self._lines.close()
 
     def wait(self, timeout: float | None = None) -> int | None:
         if not self._stopping:
