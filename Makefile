@@ -57,8 +57,8 @@ dev-stop:
 	@pid=$$(cat $(DEV_PID) 2>/dev/null) || { echo "make dev is not running: no $(DEV_PID)"; exit 0; }; \
 	if ps -p $$pid -o args= | grep -q "dagster dev"; then \
 		kill -TERM $$pid; \
-		for _ in $$(seq 120); do ps -p $$pid >/dev/null || break; sleep 0.5; done; \
-		if ps -p $$pid >/dev/null; then echo "dagster dev (process $$pid) is still shutting down after 60 s"; exit 1; fi; \
+		for _ in $$(seq 240); do ps -p $$pid >/dev/null || break; sleep 0.5; done; \
+		if ps -p $$pid >/dev/null; then echo "dagster dev (process $$pid) is still shutting down after 120 s"; exit 1; fi; \
 		echo "stopped dagster dev (process $$pid)"; \
 	fi; \
 	rm -f $(DEV_PID)

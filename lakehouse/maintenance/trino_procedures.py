@@ -34,8 +34,10 @@ from lakehouse.maintenance.snapshots import Expiry, ExpiryPlan, commit_checkpoin
 # Trino expires what is older than its own clock less the threshold given: the margin keeps the
 # oldest snapshot the policy keeps even when a moment passes before Trino reads its clock.
 CLOCK_MARGIN = timedelta(seconds=1)
-# Trino's error for a commit that another writer's beat.
+# Trino's error for a commit that another writer's beat; expire_snapshots reports the JDBC
+# catalog's own conflict (Iceberg's CommitFailedException) as an internal error with this message.
 COMMIT_CONFLICT = "ICEBERG_COMMIT_ERROR"
+CATALOG_CONFLICT = "Failed to update table due to concurrent updates"
 # Trino's floors on retention guard tables no policy governs; here the table's policy decides.
 NO_MINIMUM_RETENTION = {
     f"{TRINO_CATALOG}.expire_snapshots_min_retention": "0s",
@@ -90,7 +92,7 @@ class TrinoProcedures:
             rows = cursor.fetchall()
             return rows, str(cursor.query_id)
         except trino.exceptions.TrinoQueryError as error:
-            if error.error_name == COMMIT_CONFLICT:
+            if error.error_name == COMMIT_CONFLICT or CATALOG_CONFLICT in (error.message or ""):
                 raise CommitFailedException(error.message) from error
             raise
         finally:

@@ -97,7 +97,7 @@ def test_make_dev_stop_ends_dagster_dev_and_its_processes(
     assert len(tree) >= 3, "dagster dev, its webserver and its daemon"
 
     stopped = subprocess.run(
-        make("dev-stop", home=home, port=port), cwd=CHECKOUT_ROOT, capture_output=True, text=True, timeout=90
+        make("dev-stop", home=home, port=port), cwd=CHECKOUT_ROOT, capture_output=True, text=True, timeout=150
     )
 
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
