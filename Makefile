@@ -7,10 +7,11 @@ export LAKEHOUSE_HOME ?= $(CURDIR)/.lakehouse
 export DAGSTER_HOME ?= $(LAKEHOUSE_HOME)/dagster
 SCALE ?= 1M,10M
 DEV_PORT ?= 3000
+VIEWER_PORT ?= 3002
 NOTEBOOK_PORT ?= 8888
 DEV_PID := $(LAKEHOUSE_HOME)/dagster-dev.pid
 
-.PHONY: install demo dev dev-stop notebook test test-unit lint bench bench-stack services-up services-down clean
+.PHONY: install demo dev dev-stop viewer notebook test test-unit lint bench bench-stack services-up services-down clean
 
 DBT := $(BIN)/dbt --quiet
 DBT_MANIFEST := dbt/target/manifest.json
@@ -46,10 +47,12 @@ demo: install
 # `lakehouse dagster-home` writes dagster.yaml for the profile: PostgreSQL storage on `stack`.
 # `exec` makes `dagster dev` the process whose id the shell writes down, so Ctrl-C and
 # `make dev-stop`'s SIGTERM reach it, and it shuts its webserver and daemon down itself.
+# `env --default-signal` because `make dev &` from a script starts with SIGINT ignored, which
+# dagster dev's children would inherit and so never stop.
 dev: install
 	$(BIN)/lakehouse init
 	$(BIN)/lakehouse dagster-home >/dev/null
-	echo $$$$ >$(DEV_PID) && exec $(BIN)/dagster dev -m lakehouse.definitions -p $(DEV_PORT)
+	echo $$$$ >$(DEV_PID) && exec env --default-signal=INT,QUIT $(BIN)/dagster dev -m lakehouse.definitions -p $(DEV_PORT)
 
 # Stops the process `make dev` recorded, and only if it still is `dagster dev`: after a crash
 # the id may belong to another process by now.
@@ -65,6 +68,12 @@ dev-stop:
 
 # JupyterLab on 127.0.0.1 over notebooks/, with the project's venv as its kernel: the notebooks
 # read the same LAKEHOUSE_* settings (LAKEHOUSE_PROFILE=stack for Trino). It prints its URL.
+# Dagster's UI for the Viewer role: runs, assets, logs and lineage of the same instance, with
+# every launch, materialization and schedule switch refused (`--read-only`).
+viewer: install
+	$(BIN)/lakehouse dagster-home >/dev/null
+	exec env --default-signal=INT,QUIT $(BIN)/dagster-webserver --read-only -m lakehouse.definitions -h 127.0.0.1 -p $(VIEWER_PORT)
+
 notebook: install
 	$(BIN)/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(NOTEBOOK_PORT) --ServerApp.root_dir=notebooks
 

@@ -17,6 +17,7 @@ import math
 import os
 import signal
 import sqlite3
+import sys
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -394,11 +395,20 @@ def generate(
 
 @app.command()
 def init() -> None:
-    """Create the settings' S3 buckets, the catalog's namespaces and the bronze tables declared in `iceberg/`."""
+    """Create the settings' S3 buckets, the catalog's namespaces and the bronze tables declared in
+    `iceberg/`; on `stack`, also Trino's certificate and logins (LAKEHOUSE_HOME/security)."""
     from lakehouse.buckets import create_buckets
     from lakehouse.iceberg.catalog import catalog_for, prepare_catalog
+    from lakehouse.security.minio_access import apply_minio_access
+    from lakehouse.security.stack_files import prepare_security
+    from lakehouse.settings import Profile
 
     settings = _settings(catalog=True)
+    if settings.profile is Profile.STACK:
+        files = prepare_security(settings)
+        say(f"Trino's certificate and logins in {files.directory}")
+        users = apply_minio_access(settings)
+        say(f"MinIO users {', '.join(users)} with their roles' policies at {settings.s3_endpoint}")
     if buckets := create_buckets(settings):
         say(f"created bucket(s) {', '.join(buckets)} at {settings.s3_endpoint}")
     created = prepare_catalog(catalog_for(settings))
@@ -887,6 +897,46 @@ def metrics_show() -> None:
     settings = _settings()
     configure_logging(settings.log_format)
     typer.echo(generate_latest(registry_for(lakehouse_collector(settings))).decode(), nl=False)
+
+
+security = typer.Typer(help="The stack's users and their roles: Trino logins and MinIO users.")
+app.add_typer(security, name="security")
+MINIMUM_PASSWORD_LENGTH = 12
+
+
+@security.command("set-user")
+def security_set_user(
+    user: Annotated[str, typer.Argument(help="The user name, in Trino and in MinIO.")],
+    role: Annotated[str, typer.Option(help="admin, engineer, analyst, viewer, monitor or partner.")],
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from the first line of stdin.")] = False,
+) -> None:
+    """Add a user with a role, or change its password or role (a rotation).
+
+    Trino reads its logins again within 5 s; MinIO's user changes at once. The partner role is a
+    MinIO user only, the monitor a Trino login only.
+    """
+    from lakehouse.security.minio_access import MINIO_ROLES, MinioLogin, set_minio_user
+    from lakehouse.security.roles import TRINO_ROLES, Role
+    from lakehouse.security.stack_files import security_files
+
+    try:
+        chosen = Role(role)
+    except ValueError:
+        raise Fault(f"--role {role}: expected one of {', '.join(Role)}") from None
+    password = (
+        sys.stdin.readline().rstrip("\n")
+        if password_stdin
+        else typer.prompt(f"Password for {user}", hide_input=True, confirmation_prompt=True)
+    )
+    if len(password) < MINIMUM_PASSWORD_LENGTH:
+        raise Fault(f"the password of {user} must have at least {MINIMUM_PASSWORD_LENGTH} characters")
+    settings = _settings()
+    if chosen in TRINO_ROLES:
+        security_files(settings).set_user(user, chosen, password)
+        say(f"Trino login {user} ({chosen}) set in {security_files(settings).trino_logins.password_file}")
+    if chosen in (Role.ADMIN, *MINIO_ROLES):
+        set_minio_user(settings, MinioLogin(user, password, chosen))
+        say(f"MinIO user {user} ({chosen}) set at {settings.s3_endpoint}")
 
 
 services = typer.Typer(help="The stack's servers (PostgreSQL, MinIO, Kafka, Trino), run without Docker.")

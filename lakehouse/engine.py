@@ -362,9 +362,6 @@ class LocalEngine:
         self.connection.close()
 
 
-TRINO_CATALOG = "iceberg"
-
-
 @cache
 def _trino_types() -> "dict[str, pa.DataType]":
     import pyarrow as pa
@@ -432,14 +429,13 @@ class TrinoEngine:
     ``as_of``, each table a query names is read as it stood then."""
 
     def __init__(self, settings: Settings, as_of: str | None = None) -> None:
-        import trino
+        from lakehouse.trino_login import TrinoLogin
 
         self.settings = settings
         self.as_of = as_of
-        self.address = f"{settings.trino_host}:{settings.trino_port}"
-        self.connection = trino.dbapi.connect(
-            host=settings.trino_host, port=settings.trino_port, user=settings.trino_user, catalog=TRINO_CATALOG
-        )
+        login = TrinoLogin.of(settings)
+        self.address = login.url
+        self.connection = login.connect()
 
     def query(self, sql: str) -> "pa.Table":
         import pyarrow as pa

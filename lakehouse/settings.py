@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lakehouse.logs import LogFormat
+from lakehouse.security.roles import PIPELINE_ROLE, development_user
 
 ENV_PREFIX = "LAKEHOUSE_"
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -33,7 +34,22 @@ EXTRACT_CHUNK_ROWS = 1_000_000
 DATABASE_BACKENDS = ("sqlite", "postgresql")
 DAGSTER_STORAGE_BACKENDS = ("postgresql",)
 # Credentials and the URLs that may carry them: the Dagster UI shows these only as variable names.
-SECRET_SETTINGS = frozenset({"source_url", "catalog_uri", "s3_access_key", "s3_secret_key", "dagster_storage_url"})
+SECRET_SETTINGS = frozenset(
+    {
+        "source_url",
+        "catalog_uri",
+        "s3_access_key",
+        "s3_secret_key",
+        "s3_admin_access_key",
+        "s3_admin_secret_key",
+        "dagster_storage_url",
+        "trino_password",
+        "trino_shared_secret",
+    }
+)
+# The secrets whose development default `LAKEHOUSE_ENV=production` refuses.
+PASSWORD_SETTINGS = frozenset({"s3_secret_key", "s3_admin_secret_key", "trino_password", "trino_shared_secret"})
+PIPELINE_USER = development_user(PIPELINE_ROLE)
 
 
 def stack_postgres_url(database: str, port: int = 5432, driver: str = "postgresql+psycopg") -> str:
@@ -45,6 +61,12 @@ def stack_postgres_url(database: str, port: int = 5432, driver: str = "postgresq
 class Profile(StrEnum):
     LOCAL = "local"
     STACK = "stack"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    # Refuses to start with a development default secret (`Settings.development_secrets`).
+    PRODUCTION = "production"
 
 
 class SettingsError(Exception):
@@ -94,6 +116,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     profile: Profile = Profile.LOCAL
+    env: Environment = Environment.DEVELOPMENT
     home: Path = Field(default_factory=default_home)
     # Empty means the profile's default, filled in below.
     source_url: str = ""
@@ -101,13 +124,25 @@ class Settings(BaseSettings):
     catalog_uri: str = ""
     warehouse: str = ""
     s3_endpoint: str = "http://127.0.0.1:9000"
-    s3_access_key: str = "lakehouse"
-    s3_secret_key: str = "lakehouse-secret"
+    # The pipeline's own MinIO login: the Data Engineer role (lakehouse/security/minio_access.py).
+    s3_access_key: str = PIPELINE_USER.name
+    s3_secret_key: str = PIPELINE_USER.development_password
+    # MinIO's root: only `lakehouse init` uses it, to create the buckets, users and policies.
+    s3_admin_access_key: str = "lakehouse"
+    s3_admin_secret_key: str = "lakehouse-secret"
     s3_region: str = "us-east-1"
     dbt_target: str = ""
     trino_host: str = "127.0.0.1"
-    trino_port: int = Field(default=8080, gt=0, lt=65536)
-    trino_user: str = "lakehouse"
+    # Trino's HTTPS port: it takes passwords over TLS only.
+    trino_port: int = Field(default=8443, gt=0, lt=65536)
+    # The pipeline's own login (dbt, maintenance, `lakehouse query`): the Data Engineer role.
+    trino_user: str = PIPELINE_USER.name
+    trino_password: str = PIPELINE_USER.development_password
+    # The certificate authority Trino's certificate is checked against; empty: the one
+    # `lakehouse init` made under LAKEHOUSE_HOME/security.
+    trino_ca_file: str = ""
+    # What Trino's nodes prove themselves to each other with; only Trino reads it.
+    trino_shared_secret: str = "trino-dev-shared-secret"
     # Empty: off on `local`; the stack's broker on `stack`.
     kafka_bootstrap_servers: str = ""
     # Dagster's run and event storage; empty on `local` (SQLite under DAGSTER_HOME).
@@ -154,13 +189,28 @@ class Settings(BaseSettings):
             "warehouse": self.warehouse or ("s3://warehouse/" if stack else f"file://{home}/warehouse"),
             "landing": self.landing or ("s3://landing/" if stack else f"file://{home}/landing"),
             "dbt_target": self.dbt_target or ("trino" if stack else "duckdb"),
+            "trino_ca_file": self.trino_ca_file or str(home / "security" / "ca.pem"),
             "kafka_bootstrap_servers": self.kafka_bootstrap_servers or ("127.0.0.1:9092" if stack else ""),
             "dagster_storage_url": self.dagster_storage_url
             or (stack_postgres_url("dagster", driver=DAGSTER_STORAGE_DRIVER) if stack else ""),
         }
         for name, value in defaults.items():
             object.__setattr__(self, name, value)
+        if self.env is Environment.PRODUCTION and (defaults_left := self.development_secrets()):
+            names = ", ".join(self.variable_for(name) for name in defaults_left)
+            raise ValueError(
+                f"LAKEHOUSE_ENV=production: {names} still hold the documented development defaults; set your own"
+            )
         return self
+
+    def development_secrets(self) -> list[str]:
+        """The secret settings that hold their public development default (README, "Security")."""
+        defaults = type(self).model_fields
+        return sorted(
+            name
+            for name in PASSWORD_SETTINGS
+            if defaults[name].default and getattr(self, name) == defaults[name].default
+        )
 
     @property
     def dagster_home(self) -> Path:
@@ -188,9 +238,11 @@ class Settings(BaseSettings):
 def _describe(error: ValidationError) -> str:
     problems = []
     for detail in error.errors():
-        field = str(detail["loc"][0]) if detail["loc"] else ""
-        variable = Settings.variable_for(field)
         message = str(detail["msg"]).removeprefix("Value error, ")
+        if not detail["loc"]:  # a check across settings, whose message names them
+            problems.append(message)
+            continue
+        variable = Settings.variable_for(str(detail["loc"][0]))
         problems.append(f"{variable}: {message} (got {detail.get('input')!r})")
     return "; ".join(problems)
 

@@ -17,7 +17,7 @@ from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot
 
-from lakehouse.engine import TRINO_CATALOG, quote
+from lakehouse.engine import quote
 from lakehouse.iceberg.catalog import with_properties
 from lakehouse.iceberg.commits import retry_on_conflict
 from lakehouse.iceberg.declarations import MaintenancePolicy, SnapshotRetention
@@ -30,6 +30,7 @@ from lakehouse.maintenance.compaction import (
 )
 from lakehouse.maintenance.orphans import OrphanRemoval, gone, orphan_files, removal_of
 from lakehouse.maintenance.snapshots import Expiry, ExpiryPlan, commit_checkpoint, plan_expiry
+from lakehouse.trino_login import TRINO_CATALOG, TrinoLogin
 
 # Trino expires what is older than its own clock less the threshold given: the margin keeps the
 # oldest snapshot the policy keeps even when a moment passes before Trino reads its clock.
@@ -68,24 +69,16 @@ def _committed_by(table: Table, query_id: str) -> Snapshot | None:
 
 @dataclass(frozen=True)
 class TrinoProcedures:
-    """The table procedures, run by the Trino server at ``host:port`` as ``user``."""
+    """The table procedures, run by the Trino server ``login`` reaches, as its user."""
 
-    host: str
-    port: int
-    user: str
+    login: TrinoLogin
 
     def _execute(self, sql: str, session: Mapping[str, str] | None = None) -> tuple[list[list[Any]], str]:
         """Run ``sql``; its rows and Trino's query id. A commit another writer beat raises
         `CommitFailedException`, as pyiceberg's does."""
         import trino
 
-        connection = trino.dbapi.connect(
-            host=self.host,
-            port=self.port,
-            user=self.user,
-            catalog=TRINO_CATALOG,
-            session_properties={**NO_MINIMUM_RETENTION, **(session or {})},
-        )
+        connection = self.login.connect(session_properties={**NO_MINIMUM_RETENTION, **(session or {})})
         try:
             cursor = connection.cursor()
             cursor.execute(sql)

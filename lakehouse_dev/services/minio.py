@@ -31,6 +31,9 @@ MINIO_MODULE = "github.com/minio/minio"
 # MinIO's RELEASE.* tags are not semver, so the Go module proxy knows releases only by pseudo-version.
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
 READY_TIMEOUT_S = 60.0
+# The key MinIO encrypts objects at rest with (`name:base64 of 32 bytes`): the documented
+# development default, as docker-compose's MinIO gets it; change it with MINIO_KMS_SECRET_KEY.
+DEVELOPMENT_KMS_SECRET_KEY = "lakehouse-key:vZirFmDkxZuQ7Dk2vzFA7d/s4oTr4jgS/IH+DjCCEDU="
 
 
 def minio_binary_path(version: str = MINIO_VERSION) -> Path:
@@ -75,8 +78,10 @@ class MinioServer(ProcessServer):
     data_dir: Path
     port: int = field(default_factory=free_port)
     console_port: int = field(default_factory=free_port)
+    # The root user: the admin role, which creates the buckets, users and policies.
     access_key: str = "lakehouse"
     secret_key: str = "lakehouse-secret"
+    kms_secret_key: str = DEVELOPMENT_KMS_SECRET_KEY
     buckets: tuple[str, ...] = ("warehouse", "landing")
     process: ServerProcess | None = None
 
@@ -124,6 +129,7 @@ class MinioServer(ProcessServer):
             "MINIO_UPDATE": "off",
             # Prometheus scrapes /minio/v2/metrics/* without a bearer token, as compose's MinIO.
             "MINIO_PROMETHEUS_AUTH_TYPE": "public",
+            "MINIO_KMS_SECRET_KEY": self.kms_secret_key,
         }
         self.process = ServerProcess.spawn("MinIO", command, self.log_file, env=env, cwd=self.data_dir)
         # Ready, not live: live answers before the drive is initialised, when bucket calls still fail.

@@ -81,6 +81,12 @@ def install_lock(directory: Path) -> Iterator[None]:
         yield
 
 
+def read_properties(path: Path) -> dict[str, str]:
+    """The `key=value` lines of a Java `.properties` file, without its comments."""
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
 def write_properties(path: Path, values: Mapping[str, str]) -> None:
     """A Java `.properties` file, the configuration format of Kafka and Trino."""
     path.write_text("".join(f"{key}={value}\n" for key, value in values.items()))

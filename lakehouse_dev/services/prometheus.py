@@ -34,6 +34,8 @@ PROMETHEUS_BINARY = Path("/usr/bin/prometheus")
 PROMTOOL_BINARY = Path("/usr/bin/promtool")
 CONFIG_DIR = CHECKOUT_ROOT / "prometheus"
 CONFIG_FILE = CONFIG_DIR / "prometheus.yml"
+# LAKEHOUSE_HOME in docker-compose (.env.example), where prometheus.yml finds the stack's security files.
+COMPOSE_LAKEHOUSE_HOME = "/var/lib/lakehouse"
 READY_TIMEOUT_S = 30.0
 API_TIMEOUT_S = 10.0
 POLL_INTERVAL_S = 0.5
@@ -73,13 +75,20 @@ def promtool(*arguments: str) -> str:
     return completed.stdout
 
 
+def _rehomed(job: dict[str, Any], lakehouse_home: Path) -> dict[str, Any]:
+    """``job`` with the files it reads from compose's LAKEHOUSE_HOME read from ``lakehouse_home``."""
+    text = yaml.safe_dump(job).replace(f"{COMPOSE_LAKEHOUSE_HOME}/", f"{lakehouse_home}/")
+    rehomed: dict[str, Any] = yaml.safe_load(text)
+    return rehomed
+
+
 def render_config(
-    targets: Mapping[str, Sequence[str]], scrape_interval: str, evaluation_interval: str
+    targets: Mapping[str, Sequence[str]], scrape_interval: str, evaluation_interval: str, lakehouse_home: Path
 ) -> dict[str, Any]:
     """`prometheus/prometheus.yml` with only the jobs in ``targets``, each scraping the targets given.
 
     Everything else about a job (its metrics path, its authentication) is kept, so the harness
-    scrapes as the compose stack does.
+    scrapes as the compose stack does, with the security files of the stack in ``lakehouse_home``.
     """
     config: dict[str, Any] = yaml.safe_load(CONFIG_FILE.read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
@@ -96,7 +105,9 @@ def render_config(
     # The rendered file lives in the data directory, so the rule files' paths must not be relative to it.
     config["rule_files"] = [str(CONFIG_DIR / pattern) for pattern in config.get("rule_files", [])]
     config["scrape_configs"] = [
-        {**job, "static_configs": [{"targets": list(targets[name])}]} for name, job in jobs.items() if name in targets
+        {**_rehomed(job, lakehouse_home), "static_configs": [{"targets": list(targets[name])}]}
+        for name, job in jobs.items()
+        if name in targets
     ]
     return config
 
@@ -119,10 +130,12 @@ def _evaluated(groups: list[dict[str, Any]]) -> bool:
 
 @dataclass
 class PrometheusServer(ProcessServer):
-    """One Prometheus with its TSDB in ``data_dir``, scraping ``targets`` (scrape job -> host:port list)."""
+    """One Prometheus with its TSDB in ``data_dir``, scraping ``targets`` (scrape job -> host:port list)
+    of the stack whose LAKEHOUSE_HOME is ``lakehouse_home``."""
 
     data_dir: Path
     targets: Mapping[str, Sequence[str]]
+    lakehouse_home: Path
     port: int = field(default_factory=free_port)
     scrape_interval: str = "1s"
     evaluation_interval: str = "1s"
@@ -143,7 +156,7 @@ class PrometheusServer(ProcessServer):
     def start(self) -> "PrometheusServer":
         binary = install_prometheus()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        config = render_config(self.targets, self.scrape_interval, self.evaluation_interval)
+        config = render_config(self.targets, self.scrape_interval, self.evaluation_interval, self.lakehouse_home)
         self.config_file.write_text(yaml.safe_dump(config, sort_keys=False))
         command = [
             str(binary),

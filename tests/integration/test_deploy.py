@@ -28,8 +28,9 @@ from lakehouse_dev.services.minio import MINIO_VERSION, http_ok
 from lakehouse_dev.services.process import free_port
 from lakehouse_dev.services.prometheus import CONFIG_DIR as PROMETHEUS_CONFIG_DIR
 from lakehouse_dev.services.prometheus import PROMETHEUS_BINARY, prometheus_version
-from lakehouse_dev.services.stack import CREATE_DATABASES, trino_catalog_environment
+from lakehouse_dev.services.stack import CREATE_DATABASES, trino_environment
 from lakehouse_dev.services.trino import CATALOG_DIR, TRINO_VERSION
+from lakehouse_dev.services.trino import ETC_DIR as TRINO_ETC_DIR
 
 BIN = Path(sys.executable).parent
 # The compose services the harness runs as servers of its own, by the host name compose gives them.
@@ -74,8 +75,12 @@ def test_compose_rejects_a_dependency_on_a_service_that_does_not_exist(tmp_path:
         compose("config", "--quiet", compose_file=broken)
 
 
+# LAKEHOUSE_HOME differs (a volume in compose), and so does what the settings put under it.
+UNDER_HOME = {"home", "trino_ca_file"}
+
+
 def test_every_service_gets_the_harness_settings_but_for_host_names(services: dict[str, dict[str, Any]]) -> None:
-    harness = Settings(profile=Profile.STACK).model_dump(exclude={"home"})
+    harness = Settings(profile=Profile.STACK).model_dump(exclude=UNDER_HOME)
     given = {name: lakehouse_environment(service) for name, service in services.items()}
     with_settings = [name for name, environment in given.items() if environment]
     assert {"lakehouse-init", "code-location", "webserver", "daemon", "trino"} <= set(with_settings)
@@ -84,11 +89,11 @@ def test_every_service_gets_the_harness_settings_but_for_host_names(services: di
             variable.removeprefix("LAKEHOUSE_").lower(): on_loopback(variable, value)
             for variable, value in given[name].items()
         }
-        assert Settings(**fields).model_dump(exclude={"home"}) == harness, name
+        assert Settings(**fields).model_dump(exclude=UNDER_HOME) == harness, name
 
 
 def test_trino_reads_the_catalog_the_harness_gives_it(services: dict[str, dict[str, Any]]) -> None:
-    expected = trino_catalog_environment(Settings(profile=Profile.STACK))
+    expected = trino_environment(Settings(profile=Profile.STACK))
     given = {
         variable: on_loopback(variable, value) for variable, value in lakehouse_environment(services["trino"]).items()
     }
@@ -96,9 +101,9 @@ def test_trino_reads_the_catalog_the_harness_gives_it(services: dict[str, dict[s
     assert {variable: given[variable] for variable in catalog_variables} == {
         variable: expected[variable] for variable in catalog_variables
     }
-    properties = (CATALOG_DIR / "iceberg.properties").read_text()
-    for variable in re.findall(r"\$\{ENV:(\w+)\}", properties):
-        assert variable in given, f"trino/catalog/iceberg.properties reads {variable}, which compose does not set"
+    for path in [CATALOG_DIR / "iceberg.properties", *TRINO_ETC_DIR.glob("*.properties")]:
+        for variable in re.findall(r"\$\{ENV:(\w+)\}", path.read_text()):
+            assert variable in given, f"{path.relative_to(CHECKOUT_ROOT)} reads {variable}, which compose does not set"
 
 
 def test_every_mounted_file_exists_and_is_the_harness_file(services: dict[str, dict[str, Any]]) -> None:
@@ -110,6 +115,8 @@ def test_every_mounted_file_exists_and_is_the_harness_file(services: dict[str, d
     }
     assert all(source.exists() for source in mounts.values()), mounts
     assert mounts[("trino", "/etc/trino/catalog")] == CATALOG_DIR
+    for path in TRINO_ETC_DIR.iterdir():
+        assert mounts[("trino", f"/etc/trino/{path.name}")] == path
     assert mounts[("prometheus", "/etc/prometheus")] == PROMETHEUS_CONFIG_DIR
     assert mounts[("grafana", CONTAINER_DASHBOARDS_DIR)] == DASHBOARDS_DIR
     assert mounts[("grafana", "/etc/grafana/provisioning")] == PROVISIONING_DIR

@@ -1,5 +1,7 @@
-"""`make dev` records its process id, and `make dev-stop` stops it and everything it started."""
+"""`make dev` records its process id, and `make dev-stop` stops it and everything it started;
+`make viewer` serves the same UI read-only."""
 
+import json
 import os
 import signal
 import socket
@@ -56,7 +58,7 @@ def make(*args: str, home: Path, port: int) -> list[str]:
     # `-o install`: the virtualenv this test runs in is the installed one; `make dev` must not
     # reinstall it from whichever checkout the test runs in.
     return ["make", "--no-print-directory", "-o", "install", *args, f"BIN={BIN}", f"LAKEHOUSE_HOME={home}",
-            f"DEV_PORT={port}"]  # fmt: skip
+            f"DEV_PORT={port}", f"VIEWER_PORT={port}"]  # fmt: skip
 
 
 def answers(port: int) -> bool:
@@ -67,12 +69,29 @@ def answers(port: int) -> bool:
         return False
 
 
-@pytest.fixture
-def make_dev(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, int]]:
+def permissions(port: int) -> dict[str, bool]:
+    """What the UI at ``port`` lets its user do, as its GraphQL API says."""
+    query = json.dumps({"query": "{ permissions { permission value } }"}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql", data=query, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return {entry["permission"]: entry["value"] for entry in json.load(response)["data"]["permissions"]}
+
+
+def wait_until_it_answers(started: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while not answers(port):
+        assert started.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, f"the webserver did not answer within {STARTUP_SECONDS} s"
+        time.sleep(1)
+
+
+def started_make(target: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, int]]:
     home, port = tmp_path / "lakehouse", free_port()
-    with (tmp_path / "make-dev.log").open("wb") as log:
+    with (tmp_path / f"make-{target}.log").open("wb") as log:
         started = subprocess.Popen(
-            make("dev", home=home, port=port), cwd=CHECKOUT_ROOT, stdout=log, stderr=subprocess.STDOUT,
+            make(target, home=home, port=port), cwd=CHECKOUT_ROOT, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
         try:
@@ -83,15 +102,32 @@ def make_dev(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, in
                 started.wait()
 
 
+@pytest.fixture
+def make_dev(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, int]]:
+    yield from started_make("dev", tmp_path)
+
+
+@pytest.fixture
+def make_viewer(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, int]]:
+    yield from started_make("viewer", tmp_path)
+
+
+def test_make_viewer_serves_the_ui_with_every_action_refused(
+    make_viewer: tuple[subprocess.Popen[bytes], Path, int], tmp_path: Path
+) -> None:
+    started, _, port = make_viewer
+    wait_until_it_answers(started, port, tmp_path / "make-viewer.log")
+    granted = permissions(port)
+    assert {"launch_pipeline_execution", "start_schedule", "wipe_assets"} <= set(granted)
+    assert not any(granted.values()), [name for name, value in granted.items() if value]
+
+
 def test_make_dev_stop_ends_dagster_dev_and_its_processes(
     make_dev: tuple[subprocess.Popen[bytes], Path, int], tmp_path: Path
 ) -> None:
     started, home, port = make_dev
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while not answers(port):
-        assert started.poll() is None, (tmp_path / "make-dev.log").read_text()[-3000:]
-        assert time.monotonic() < deadline, f"the webserver did not answer within {STARTUP_SECONDS} s"
-        time.sleep(1)
+    wait_until_it_answers(started, port, tmp_path / "make-dev.log")
+    assert permissions(port)["launch_pipeline_execution"], "the developer's UI launches runs"
     pid = int((home / "dagster-dev.pid").read_text())
     tree = process_tree(pid)
     assert len(tree) >= 3, "dagster dev, its webserver and its daemon"

@@ -88,7 +88,10 @@ def test_prometheus_loads_and_evaluates_every_rule(prometheus_installed: None, t
     loads and evaluates without error, and the alert on a target that is down becomes pending."""
     port, exporter = free_port(), f"127.0.0.1:{free_port()}"
     server = PrometheusServer(
-        tmp_path / "prometheus", {"prometheus": [f"127.0.0.1:{port}"], "lakehouse": [exporter]}, port=port
+        tmp_path / "prometheus",
+        {"prometheus": [f"127.0.0.1:{port}"], "lakehouse": [exporter]},
+        lakehouse_home=tmp_path,
+        port=port,
     )
     started(server)
     try:

@@ -11,14 +11,19 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
+from lakehouse.instance import prepare_dagster_home
+from lakehouse_dev.generators.northwind.generator import parse_scale
+from lakehouse_dev.generators.northwind.load import write_northwind
 from lakehouse_dev.services.kafka import KafkaBroker
 from lakehouse_dev.services.minio import MinioServer
 from lakehouse_dev.services.postgres import PostgresServer
 from lakehouse_dev.services.process import ServiceUnavailable
 from lakehouse_dev.services.stack import Server, Stack, stack_settings
 from lakehouse_dev.services.trino import TrinoServer
+from tests.medallion import materialize_medallion
 
 HOW_TO_GET_THEM = (
     "the harness installs them itself given the Debian package `postgresql` (installed when run as root), "
@@ -72,7 +77,7 @@ def postgres(stack: Stack) -> PostgresServer:
 
 @pytest.fixture(scope="session")
 def minio(stack: Stack) -> MinioServer:
-    started(stack.minio)
+    started(stack.minio, stack.start_minio)
     return stack.minio
 
 
@@ -92,3 +97,16 @@ def trino(stack: Stack, postgres: PostgresServer, minio: MinioServer) -> TrinoSe
 def running_stack(stack: Stack, trino: TrinoServer, kafka: KafkaBroker) -> Stack:
     """Every server of the stack, for the end-to-end tests."""
     return stack
+
+
+StackMedallion = tuple[dg.ExecuteInProcessResult, dg.DagsterInstance]
+
+
+@pytest.fixture(scope="session")
+def stack_medallion(running_stack: Stack) -> StackMedallion:
+    """The classic Northwind through bronze, silver and gold on the stack, as the pipeline's own login
+    runs it; the run and the Dagster instance (in PostgreSQL) that stored it."""
+    settings = running_stack.settings
+    write_northwind(settings.source_url, parse_scale("classic"))
+    instance = dg.DagsterInstance.from_config(str(prepare_dagster_home(settings)))
+    return materialize_medallion(settings, instance), instance

@@ -142,6 +142,7 @@ def observed(running_stack: Stack, watched: Watched, tmp_path: Path) -> Iterator
                 "minio-bucket": [minio],
                 "prometheus": [f"127.0.0.1:{port}"],
             },
+            lakehouse_home=running_stack.settings.home,
             port=port,
         )
         started(server)

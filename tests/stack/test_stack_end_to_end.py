@@ -12,22 +12,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
 from lakehouse.engine import LocalEngine, TrinoEngine
 from lakehouse.iceberg.catalog import catalog_for
-from lakehouse.instance import prepare_dagster_home
 from lakehouse.settings import Settings
-from lakehouse_dev.generators.northwind.generator import parse_scale
-from lakehouse_dev.generators.northwind.load import write_northwind
 from lakehouse_dev.services.stack import Stack, recorded_processes, stack_settings
 from tests.incremental import REFRESH_COLUMNS, check_incremental_equals_full
 from tests.medallion import GOLD, BuiltLakehouse, materialize_medallion
 from tests.notebooks import LAKEHOUSE_CLI, assert_each_notebook_shows_the_cli_figure
-from tests.stack.conftest import unavailable
+from tests.stack.conftest import StackMedallion, unavailable
 
 pytestmark = pytest.mark.stack
 
@@ -56,13 +52,6 @@ def stack_environment(running_stack: Stack) -> Settings:
     return running_stack.settings
 
 
-@pytest.fixture(scope="module")
-def stack_run(stack_environment: Settings) -> tuple[dg.ExecuteInProcessResult, dg.DagsterInstance]:
-    write_northwind(stack_environment.source_url, parse_scale("classic"))
-    instance = dg.DagsterInstance.from_config(str(prepare_dagster_home(stack_environment)))
-    return materialize_medallion(stack_environment, instance), instance
-
-
 @pytest.fixture
 def trino_engine(stack_environment: Settings) -> Iterator[TrinoEngine]:
     engine = TrinoEngine(stack_environment)
@@ -71,9 +60,9 @@ def trino_engine(stack_environment: Settings) -> Iterator[TrinoEngine]:
 
 
 def test_the_medallion_runs_on_stack_with_dagster_storage_in_postgres(
-    stack_run: tuple[dg.ExecuteInProcessResult, dg.DagsterInstance], stack_environment: Settings
+    stack_medallion: StackMedallion, stack_environment: Settings
 ) -> None:
-    result, instance = stack_run
+    result, instance = stack_medallion
     assert result.success
     assert all(check.passed for check in result.get_asset_check_evaluations())
     assert type(instance.run_storage).__name__ == "PostgresRunStorage"
@@ -82,7 +71,7 @@ def test_the_medallion_runs_on_stack_with_dagster_storage_in_postgres(
         assert stored.scalar_one() == "SUCCESS"
 
 
-@pytest.mark.usefixtures("stack_run")
+@pytest.mark.usefixtures("stack_medallion")
 def test_every_gold_table_equals_the_local_profile_to_the_cent(
     trino_engine: TrinoEngine, local_gold: dict[str, list[dict[str, Any]]]
 ) -> None:
@@ -90,7 +79,7 @@ def test_every_gold_table_equals_the_local_profile_to_the_cent(
         assert figures(trino_engine.query(f"SELECT * FROM gold.{table}")) == local_gold[table], table
 
 
-@pytest.mark.usefixtures("stack_run")
+@pytest.mark.usefixtures("stack_medallion")
 def test_trino_reads_the_bronze_tables_pyiceberg_wrote(trino_engine: TrinoEngine, stack_environment: Settings) -> None:
     bronze = catalog_for(stack_environment).load_table(("bronze", "order_details"))
     assert bronze.location().startswith("s3://warehouse/")
@@ -100,7 +89,7 @@ def test_trino_reads_the_bronze_tables_pyiceberg_wrote(trino_engine: TrinoEngine
     assert through_trino.to_pylist() == [{"lines": written.num_rows, "units": units}]
 
 
-@pytest.mark.usefixtures("stack_run")
+@pytest.mark.usefixtures("stack_medallion")
 def test_pyiceberg_reads_the_gold_tables_trino_created(trino_engine: TrinoEngine, stack_environment: Settings) -> None:
     catalog = catalog_for(stack_environment)
     for table in GOLD:
@@ -112,7 +101,7 @@ def test_pyiceberg_reads_the_gold_tables_trino_created(trino_engine: TrinoEngine
     assert kinds == {"bronze": "TABLE", "silver": "TABLE", "gold": "TABLE"}
 
 
-@pytest.mark.usefixtures("stack_run")
+@pytest.mark.usefixtures("stack_medallion")
 def test_lakehouse_query_answers_through_trino(stack_environment: Settings, trino_engine: TrinoEngine) -> None:
     sql = "SELECT country, revenue FROM gold.revenue_by_country WHERE revenue_rank <= 3 ORDER BY revenue_rank"
     environment = {**os.environ, **stack_environment.environment()}
@@ -125,16 +114,16 @@ def test_lakehouse_query_answers_through_trino(stack_environment: Settings, trin
     assert len(expected) == 3
 
 
-@pytest.mark.usefixtures("stack_run")
+@pytest.mark.usefixtures("stack_medallion")
 def test_every_notebook_runs_on_trino_and_shows_the_cli_figure(stack_environment: Settings) -> None:
     assert_each_notebook_shows_the_cli_figure(stack_environment.environment())
 
 
 # After the tests that compare the classic build: this one delivers more data.
 def test_incremental_gold_equals_a_full_rebuild_through_trino(
-    stack_run: tuple[dg.ExecuteInProcessResult, dg.DagsterInstance], stack_environment: Settings
+    stack_medallion: StackMedallion, stack_environment: Settings
 ) -> None:
-    _, instance = stack_run
+    _, instance = stack_medallion
     check_incremental_equals_full(
         stack_environment,
         catalog_for(stack_environment),

@@ -26,9 +26,10 @@ from lakehouse.engine import (
 )
 from lakehouse.iceberg.commits import commit_load
 from lakehouse.iceberg.snapshot_files import SnapshotFiles
-from lakehouse.settings import Profile, Settings
+from lakehouse.security.stack_files import prepare_security
+from lakehouse.settings import Profile, Settings, SettingsError
 from lakehouse_dev.services.process import free_port
-from lakehouse_dev.services.stack import trino_catalog_environment
+from lakehouse_dev.services.stack import trino_environment
 
 
 @pytest.mark.parametrize(
@@ -58,22 +59,34 @@ def test_the_profile_picks_the_engine(tmp_path) -> None:
     local = engine_for(Settings(home=tmp_path))
     assert isinstance(local, LocalEngine)
     local.close()
-    assert isinstance(engine_for(Settings(home=tmp_path, profile=Profile.STACK)), TrinoEngine)
+    stack = Settings(home=tmp_path, profile=Profile.STACK)
+    prepare_security(stack)
+    assert isinstance(engine_for(stack), TrinoEngine)
 
 
 @pytest.mark.bad_input
 def test_a_trino_that_is_not_running_is_a_clear_error(tmp_path) -> None:
     port = free_port()
-    engine = TrinoEngine(Settings(home=tmp_path, profile=Profile.STACK, trino_port=port))
-    with pytest.raises(QueryError, match=rf"Trino at 127.0.0.1:{port} is not reachable .* `make services-up`"):
+    settings = Settings(home=tmp_path, profile=Profile.STACK, trino_port=port)
+    prepare_security(settings)
+    engine = TrinoEngine(settings)
+    with pytest.raises(QueryError, match=rf"Trino at https://127.0.0.1:{port} is not reachable .* `make services-up`"):
         engine.query("SELECT 1")
+
+
+@pytest.mark.bad_input
+def test_a_missing_certificate_authority_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(
+        SettingsError, match=r"LAKEHOUSE_TRINO_CA_FILE: .*/security/ca.pem does not exist; `lakehouse init`"
+    ):
+        TrinoEngine(Settings(home=tmp_path, profile=Profile.STACK))
 
 
 def test_trino_reads_the_catalog_pyiceberg_writes(tmp_path) -> None:
     settings = Settings(
         home=tmp_path, profile=Profile.STACK, catalog_uri="postgresql+psycopg://keeper:secret@db.internal:6543/iceberg"
     )
-    environment = trino_catalog_environment(settings)
+    environment = trino_environment(settings)
     assert environment["LAKEHOUSE_TRINO_CATALOG_JDBC_URL"] == "jdbc:postgresql://db.internal:6543/iceberg"
     assert environment["LAKEHOUSE_TRINO_CATALOG_JDBC_USER"] == "keeper"
     assert environment["LAKEHOUSE_TRINO_CATALOG_JDBC_PASSWORD"] == "secret"

@@ -4,15 +4,19 @@ server on `stack`."""
 import dagster as dg
 from pydantic import Field
 
+from lakehouse.defs.resources import secret
 from lakehouse.maintenance.procedures import PyicebergProcedures, TableProcedures
 from lakehouse.maintenance.trino_procedures import TrinoProcedures
 from lakehouse.settings import Profile, Settings, load_settings
+from lakehouse.trino_login import TrinoLogin
 
 
 class TrinoServer(dg.Config):
     host: str
     port: int
     user: str
+    password: str
+    ca_file: str = Field(description="the certificate authority Trino's TLS certificate is checked against")
 
 
 class TableMaintenanceResource(dg.ConfigurableResource):
@@ -25,14 +29,21 @@ class TableMaintenanceResource(dg.ConfigurableResource):
     def procedures(self) -> TableProcedures:
         if self.trino is None:
             return PyicebergProcedures()
-        return TrinoProcedures(self.trino.host, self.trino.port, self.trino.user)
+        server = self.trino
+        return TrinoProcedures(TrinoLogin(server.host, server.port, server.user, server.password, server.ca_file))
 
 
 def table_maintenance(settings: Settings) -> TableMaintenanceResource:
     if settings.profile is not Profile.STACK:
         return TableMaintenanceResource()
     return TableMaintenanceResource(
-        trino=TrinoServer(host=settings.trino_host, port=settings.trino_port, user=settings.trino_user)
+        trino=TrinoServer(
+            host=settings.trino_host,
+            port=settings.trino_port,
+            user=settings.trino_user,
+            password=secret(settings, "trino_password"),
+            ca_file=settings.trino_ca_file,
+        )
     )
 
 

@@ -21,6 +21,7 @@ from lakehouse.defs.medallion.assets import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from lakehouse.defs.medallion.dbt_thread import DbtThread
 from lakehouse.defs.resources import S3Connection, s3_connection, secret
 from lakehouse.settings import Settings, load_settings
+from lakehouse.trino_login import CA_BUNDLE_VARIABLES
 
 PARTIAL_PARSE = "partial_parse.msgpack"
 
@@ -97,12 +98,18 @@ class LakehouseDbtCliResource(DbtCliResource):
         )
 
 
+def dbt_trusts(settings: Settings) -> dict[str, str]:
+    """dbt-trino hands its `cert` to requests, which lets REQUESTS_CA_BUNDLE win: for the duration
+    of a dbt invocation, that variable names the stack's authority."""
+    return dict.fromkeys(CA_BUNDLE_VARIABLES, settings.trino_ca_file) if settings.dbt_target == "trino" else {}
+
+
 def dbt_cli(settings: Settings) -> LakehouseDbtCliResource:
     return LakehouseDbtCliResource(
         project_dir=str(DBT_PROJECT_DIR),
         target=settings.dbt_target,
         dbt_executable=DBT_EXECUTABLE,
-        settings=settings.public_environment(),
+        settings=settings.public_environment() | dbt_trusts(settings),
         artifacts_dir=str(settings.home / "dbt" / "target"),
         catalog_uri=secret(settings, "catalog_uri"),
         s3=s3_connection(settings),

@@ -1,0 +1,118 @@
+"""The security files `lakehouse init` makes, and the settings that guard them."""
+
+import json
+import ssl
+
+import pytest
+import yaml
+
+from lakehouse.security.certificates import ensure_server_certificate
+from lakehouse.security.roles import DEVELOPMENT_USERS, TRINO_ROLES, Role
+from lakehouse.security.stack_files import prepare_security
+from lakehouse.security.trino_files import TrinoLogins, password_hash, password_matches
+from lakehouse.settings import (
+    CHECKOUT_ROOT,
+    PASSWORD_SETTINGS,
+    Environment,
+    Profile,
+    Settings,
+    SettingsError,
+    load_settings,
+)
+
+RULES = json.loads((CHECKOUT_ROOT / "trino" / "etc" / "rules.json").read_text())
+DBT_MODELS = CHECKOUT_ROOT / "dbt" / "models"
+
+
+def test_a_password_hash_matches_its_password_only() -> None:
+    stored = password_hash("s3cret-Password", iterations=1000)
+    iterations, salt, digest = stored.split(":")
+    assert int(iterations) == 1000 and len(bytes.fromhex(salt)) == 16 and len(bytes.fromhex(digest)) == 32
+    assert password_matches("s3cret-Password", stored)
+    assert not password_matches("s3cret-password", stored)
+    assert password_hash("s3cret-Password") != password_hash("s3cret-Password"), "each hash has its own salt"
+
+
+def test_setting_a_user_again_rotates_its_password_and_moves_its_role(tmp_path) -> None:
+    logins = TrinoLogins(tmp_path)
+    logins.set_user("alice", Role.ANALYST, "first-password")
+    logins.set_user("bob", Role.ANALYST, "bobs-password")
+    logins.set_user("alice", Role.ENGINEER, "second-password")
+    assert logins.users() == {"alice": Role.ENGINEER, "bob": Role.ANALYST}
+    assert logins.password_is("alice", "second-password") and not logins.password_is("alice", "first-password")
+    assert logins.group_file.read_text() == "analyst:bob\nengineer:alice\n"
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("user", ["", "a:b", "a,b", "a b"])
+def test_a_user_name_trino_could_not_read_is_refused(tmp_path, user: str) -> None:
+    with pytest.raises(ValueError, match="user name"):
+        TrinoLogins(tmp_path).set_user(user, Role.VIEWER, "password")
+
+
+def test_init_makes_every_role_a_login_and_a_certificate_for_each_host(tmp_path) -> None:
+    settings = Settings(home=tmp_path, profile=Profile.STACK, trino_host="trino.example.internal")
+    files = prepare_security(settings)
+    assert files.trino_logins.users() == {
+        user.name: user.role for user in DEVELOPMENT_USERS if user.role in TRINO_ROLES
+    }
+    assert files.monitor_password_file.read_text() == "monitor-dev-password"
+    context = ssl.create_default_context(cafile=str(files.ca_file))
+    assert context.get_ca_certs()[0]["subject"] == ((("commonName", "Lakehouse stack CA"),),)
+    first = files.trino_server_pem.read_bytes()
+    assert b"PRIVATE KEY" in first and first.count(b"BEGIN CERTIFICATE") == 2
+    prepare_security(settings)
+    assert files.trino_server_pem.read_bytes() == first, "kept while its host names still do"
+    ensure_server_certificate(files.trino_server_pem, files.ca_file, files.ca_key_file, {"elsewhere"})
+    assert files.trino_server_pem.read_bytes() != first
+
+
+def test_init_rotates_the_pipelines_password_to_the_settings_one(tmp_path) -> None:
+    prepare_security(Settings(home=tmp_path, profile=Profile.STACK))
+    files = prepare_security(Settings(home=tmp_path, profile=Profile.STACK, trino_password="a-new-password"))
+    assert files.trino_logins.password_is("engineer", "a-new-password")
+
+
+@pytest.mark.bad_input
+def test_production_refuses_every_development_default_secret(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("LAKEHOUSE_ENV", "production")
+    monkeypatch.setenv("LAKEHOUSE_TRINO_PASSWORD", "a-real-one")
+    with pytest.raises(SettingsError) as refused:
+        load_settings(home=tmp_path)
+    message = str(refused.value)
+    for name in PASSWORD_SETTINGS - {"trino_password"}:
+        assert Settings.variable_for(name) in message
+    assert "LAKEHOUSE_TRINO_PASSWORD" not in message
+
+
+def test_production_starts_once_every_secret_is_set(tmp_path) -> None:
+    secrets = {name: f"{name}-of-production" for name in PASSWORD_SETTINGS}
+    settings = Settings(home=tmp_path, env=Environment.PRODUCTION, **secrets)
+    assert settings.development_secrets() == []
+
+
+def test_production_init_makes_only_the_pipelines_login(tmp_path) -> None:
+    secrets = {name: f"{name}-of-production" for name in PASSWORD_SETTINGS}
+    settings = Settings(home=tmp_path, profile=Profile.STACK, env=Environment.PRODUCTION, **secrets)
+    assert prepare_security(settings).trino_logins.users() == {"engineer": Role.ENGINEER}
+
+
+def personal_columns() -> set[str]:
+    """Columns a dbt model declares personal (`meta: {personal_data: true}`)."""
+    columns = set()
+    for path in DBT_MODELS.rglob("*.yml"):
+        for model in yaml.safe_load(path.read_text()).get("models", []):
+            for column in model.get("columns", []):
+                if column.get("config", {}).get("meta", {}).get("personal_data"):
+                    columns.add(column["name"])
+    return columns
+
+
+def test_every_personal_column_is_masked_for_analysts_and_viewers() -> None:
+    declared = personal_columns()
+    assert {"contact_name", "ship_name"} <= declared
+    readers = [rule for rule in RULES["tables"] if rule.get("group") in {"analyst", "viewer"}]
+    assert {rule["group"] for rule in readers} == {"analyst", "viewer"}
+    for rule in readers:
+        masked = {column["name"] for column in rule["columns"] if "mask" in column}
+        assert declared <= masked, (rule["group"], declared - masked)
