@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from typer._click.core import Context as ClickContext
 
     from lakehouse.engine import QueryEngine, Records
+    from lakehouse.observability.exporter import LakehouseCollector
     from lakehouse.settings import Settings
 
 
@@ -137,13 +138,11 @@ def _other_fault(error: Exception) -> Fault:
 
 
 def _json_logs() -> bool:
+    """Whether LAKEHOUSE_LOG_FORMAT=json: the one setting each printed line needs, read alone rather
+    than loading every setting per line. A bad value prints text; the command reports it."""
     from lakehouse.logs import LogFormat
-    from lakehouse.settings import SettingsError, load_settings
 
-    try:
-        return load_settings().log_format is LogFormat.JSON
-    except SettingsError:  # the command reports the bad setting itself
-        return False
+    return os.environ.get("LAKEHOUSE_LOG_FORMAT") == LogFormat.JSON.value
 
 
 def say(
@@ -362,12 +361,14 @@ def generate(
     ] = False,
 ) -> None:
     """Write a deterministic Northwind OLTP database: the six tables the lakehouse extracts."""
+    from lakehouse.security.database_roles import as_admin
     from lakehouse.settings import check_database_url, sqlite_path
     from lakehouse_dev.generators.northwind.generator import parse_scale
     from lakehouse_dev.generators.northwind.load import present_northwind_tables, write_northwind
     from lakehouse_dev.generators.northwind.schema import NORTHWIND_TABLES
 
-    target = url or _settings().source_url
+    settings = _settings()
+    target = url or as_admin(settings, settings.source_url)
     try:
         size = parse_scale(scale)
         check_database_url(target)
@@ -379,13 +380,13 @@ def generate(
     check_database(TARGET, target)
     present = present_northwind_tables(target)
     if if_missing and present == set(NORTHWIND_TABLES):
-        say(f"Northwind already present at {target}; left as it is")
+        say(f"Northwind already present at {_hide_password(target)}; left as it is")
         return
     if present and not replace:
         raise Fault(
-            f"{target} already holds Northwind tables ({', '.join(sorted(present))}); bronze was loaded from "
-            "them and would no longer match its source: pass --replace to overwrite them, or --if-missing to "
-            "keep them",
+            f"{_hide_password(target)} already holds Northwind tables ({', '.join(sorted(present))}); bronze was "
+            "loaded from them and would no longer match its source: pass --replace to overwrite them, or "
+            "--if-missing to keep them",
             ExitCode.USAGE,
         )
     summary = write_northwind(target, size, seed)
@@ -399,12 +400,18 @@ def init() -> None:
     `iceberg/`; on `stack`, also Trino's certificate and logins (LAKEHOUSE_HOME/security)."""
     from lakehouse.buckets import create_buckets
     from lakehouse.iceberg.catalog import catalog_for, prepare_catalog
+    from lakehouse.security.database_roles import apply_database_roles
     from lakehouse.security.minio_access import apply_minio_access
     from lakehouse.security.stack_files import prepare_security
     from lakehouse.settings import Profile
 
-    settings = _settings(catalog=True)
-    if settings.profile is Profile.STACK:
+    settings = _settings()
+    stack = settings.profile is Profile.STACK
+    # The catalog's own login first: it is the one that opens the catalog below.
+    if stack and (logins := apply_database_roles(settings)):
+        say(f"PostgreSQL logins {', '.join(logins)} with their databases' privileges")
+    check_database(CATALOG, settings.catalog_uri)
+    if stack:
         files = prepare_security(settings)
         say(f"Trino's certificate and logins in {files.directory}")
         users = apply_minio_access(settings)
@@ -864,6 +871,16 @@ app.add_typer(metrics, name="metrics")
 DEFAULT_METRICS_PORT = 9420
 
 
+def _collector() -> "LakehouseCollector":
+    """The exporter's collector for the settings, logging in their format."""
+    from lakehouse.logs import configure_logging
+    from lakehouse.observability.exporter import lakehouse_collector
+
+    settings = _settings()
+    configure_logging(settings.log_format)
+    return lakehouse_collector(settings)
+
+
 @metrics.command("serve")
 def metrics_serve(
     host: Annotated[str, typer.Option(help="The address to listen on; 0.0.0.0 in a container.")] = "127.0.0.1",
@@ -872,16 +889,14 @@ def metrics_serve(
     """Serve /metrics for Prometheus until stopped (Ctrl-C or SIGTERM)."""
     import threading
 
-    from lakehouse.logs import configure_logging
-    from lakehouse.observability.exporter import lakehouse_collector, serve
+    from lakehouse.observability.exporter import serve
 
-    settings = _settings()
-    configure_logging(settings.log_format)
+    collector = _collector()
     stop = threading.Event()
     for stop_signal in (signal.SIGINT, *STOP_SIGNALS):
         signal.signal(stop_signal, lambda _signal, _frame: stop.set())
     try:
-        serve(lakehouse_collector(settings), host, port, stop)
+        serve(collector, host, port, stop)
     except OSError as error:
         raise Fault(f"cannot listen on {host}:{port} ({error.strerror}); choose another with --port") from None
 
@@ -891,12 +906,9 @@ def metrics_show() -> None:
     """Print the metrics once, as Prometheus would scrape them."""
     from prometheus_client import generate_latest
 
-    from lakehouse.logs import configure_logging
-    from lakehouse.observability.exporter import lakehouse_collector, registry_for
+    from lakehouse.observability.exporter import registry_for
 
-    settings = _settings()
-    configure_logging(settings.log_format)
-    typer.echo(generate_latest(registry_for(lakehouse_collector(settings))).decode(), nl=False)
+    typer.echo(generate_latest(registry_for(_collector())).decode(), nl=False)
 
 
 security = typer.Typer(help="The stack's users and their roles: Trino logins and MinIO users.")

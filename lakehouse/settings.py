@@ -16,13 +16,18 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lakehouse.logs import LogFormat
-from lakehouse.security.roles import PIPELINE_ROLE, development_user
+from lakehouse.security.roles import (
+    DATABASE_USERS,
+    DEVELOPMENT_DATABASE_PASSWORDS,
+    PIPELINE_ROLE,
+    POSTGRES_ADMIN,
+    development_user,
+)
 
 ENV_PREFIX = "LAKEHOUSE_"
 PACKAGE_ROOT = Path(__file__).resolve().parent
 CHECKOUT_ROOT = PACKAGE_ROOT.parent
 DBT_TARGETS = ("duckdb", "trino")
-STACK_POSTGRES_ROLE = "lakehouse"
 # dagster-postgres needs psycopg2 (its NOTIFY statements do not bind with psycopg 3).
 DAGSTER_STORAGE_DRIVER = "postgresql+psycopg2"
 # Rows per chunk of an extraction, and per data file. Measured at 10M order lines against 2M:
@@ -43,19 +48,23 @@ SECRET_SETTINGS = frozenset(
         "s3_admin_access_key",
         "s3_admin_secret_key",
         "dagster_storage_url",
+        "postgres_admin_url",
         "trino_password",
         "trino_shared_secret",
     }
 )
 # The secrets whose development default `LAKEHOUSE_ENV=production` refuses.
 PASSWORD_SETTINGS = frozenset({"s3_secret_key", "s3_admin_secret_key", "trino_password", "trino_shared_secret"})
+# The database URLs, whose password `LAKEHOUSE_ENV=production` refuses when it is a development one.
+DATABASE_URL_SETTINGS = ("source_url", "catalog_uri", "dagster_storage_url", "postgres_admin_url")
 PIPELINE_USER = development_user(PIPELINE_ROLE)
 
 
 def stack_postgres_url(database: str, port: int = 5432, driver: str = "postgresql+psycopg") -> str:
     """A database on the stack's PostgreSQL, which holds the Northwind source, the Iceberg catalog
-    and Dagster's storage."""
-    return f"{driver}://{STACK_POSTGRES_ROLE}@127.0.0.1:{port}/{database}"
+    and Dagster's storage, as its own development login (the admin's for any other database)."""
+    login = DATABASE_USERS.get(database, POSTGRES_ADMIN)
+    return f"{driver}://{login.name}:{login.development_password}@127.0.0.1:{port}/{database}"
 
 
 class Profile(StrEnum):
@@ -147,6 +156,8 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = ""
     # Dagster's run and event storage; empty on `local` (SQLite under DAGSTER_HOME).
     dagster_storage_url: str = ""
+    # The stack's PostgreSQL superuser, with which `lakehouse init` makes each database's login.
+    postgres_admin_url: str = ""
     # Where partners deliver files: a directory on `local`, the MinIO bucket `landing` on `stack`.
     landing: str = ""
     # A landing file is taken once it has not changed for this long: a writer that pauses longer
@@ -161,6 +172,7 @@ class Settings(BaseSettings):
     _check_source_url = field_validator("source_url")(_database_url(DATABASE_BACKENDS))
     _check_catalog_uri = field_validator("catalog_uri")(_database_url(DATABASE_BACKENDS))
     _check_dagster_storage_url = field_validator("dagster_storage_url")(_database_url(DAGSTER_STORAGE_BACKENDS))
+    _check_postgres_admin_url = field_validator("postgres_admin_url")(_database_url(DAGSTER_STORAGE_BACKENDS))
 
     @field_validator("dbt_target")
     @classmethod
@@ -193,6 +205,7 @@ class Settings(BaseSettings):
             "kafka_bootstrap_servers": self.kafka_bootstrap_servers or ("127.0.0.1:9092" if stack else ""),
             "dagster_storage_url": self.dagster_storage_url
             or (stack_postgres_url("dagster", driver=DAGSTER_STORAGE_DRIVER) if stack else ""),
+            "postgres_admin_url": self.postgres_admin_url or (stack_postgres_url("postgres") if stack else ""),
         }
         for name, value in defaults.items():
             object.__setattr__(self, name, value)
@@ -206,11 +219,13 @@ class Settings(BaseSettings):
     def development_secrets(self) -> list[str]:
         """The secret settings that hold their public development default (README, "Security")."""
         defaults = type(self).model_fields
-        return sorted(
+        passwords = [name for name in PASSWORD_SETTINGS if getattr(self, name) == defaults[name].default]
+        urls = [
             name
-            for name in PASSWORD_SETTINGS
-            if defaults[name].default and getattr(self, name) == defaults[name].default
-        )
+            for name in DATABASE_URL_SETTINGS
+            if _url_password(getattr(self, name)) in DEVELOPMENT_DATABASE_PASSWORDS
+        ]
+        return sorted(passwords + urls)
 
     @property
     def dagster_home(self) -> Path:
@@ -233,6 +248,12 @@ class Settings(BaseSettings):
         """`environment()` without the secrets (`SECRET_SETTINGS`)."""
         secrets = {self.variable_for(name) for name in SECRET_SETTINGS}
         return {name: value for name, value in self.environment().items() if name not in secrets}
+
+
+def _url_password(url: str) -> str | None:
+    import sqlalchemy as sa
+
+    return sa.make_url(url).password if url else None
 
 
 def _describe(error: ValidationError) -> str:

@@ -70,3 +70,14 @@ class TrinoLogin:
             **options,
         )
         return connection
+
+    def rows(self, sql: str) -> list[list[Any]]:
+        """Run one statement on a connection of its own; its rows."""
+        connection = self.connect()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(sql)
+            rows: list[list[Any]] = cursor.fetchall()
+            return rows
+        finally:
+            connection.close()

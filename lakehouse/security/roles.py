@@ -39,5 +39,24 @@ TRINO_ROLES = (Role.ADMIN, Role.ENGINEER, Role.ANALYST, Role.VIEWER, Role.MONITO
 PIPELINE_ROLE = Role.ENGINEER
 
 
+@dataclass(frozen=True)
+class DatabaseUser:
+    name: str
+    development_password: str
+
+
+# The stack's PostgreSQL logins (lakehouse/security/database_roles.py): the cluster's superuser,
+# and one login per database.
+POSTGRES_ADMIN = DatabaseUser("lakehouse", "lakehouse-dev-password")
+DATABASE_USERS = {
+    "northwind": DatabaseUser("northwind_reader", "northwind-reader-dev-password"),
+    "iceberg": DatabaseUser("iceberg_owner", "iceberg-owner-dev-password"),
+    "dagster": DatabaseUser("dagster_owner", "dagster-owner-dev-password"),
+}
+DEVELOPMENT_DATABASE_PASSWORDS = frozenset(
+    user.development_password for user in (POSTGRES_ADMIN, *DATABASE_USERS.values())
+)
+
+
 def development_user(role: Role) -> User:
     return next(user for user in DEVELOPMENT_USERS if user.role is role)

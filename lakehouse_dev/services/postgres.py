@@ -12,11 +12,18 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lakehouse.settings import STACK_POSTGRES_ROLE, stack_postgres_url
+from lakehouse.security.roles import POSTGRES_ADMIN
 from lakehouse_dev.services.process import ProcessServer, ServerProcess, ServiceUnavailable, free_port, run_checked
 
 POSTGRES_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 SERVER_USER = "postgres"  # the Debian package's system user; initdb refuses to run as root
+# Passwords over TCP; the harness itself administers the cluster through its socket in the data
+# directory, which only the server's user and root can reach. Written at every start, so a
+# cluster made before logins were checked checks them too.
+HBA_RULES = """\
+local all all trust
+host all all 127.0.0.1/32 scram-sha-256
+"""
 READY_TIMEOUT_S = 30.0
 
 
@@ -44,6 +51,7 @@ class PostgresServer(ProcessServer):
     data_dir: Path
     port: int = field(default_factory=free_port)
     databases: tuple[str, ...] = ("northwind",)
+    admin_password: str = POSTGRES_ADMIN.development_password
     process: ServerProcess | None = None
 
     @property
@@ -54,14 +62,16 @@ class PostgresServer(ProcessServer):
     def cluster_dir(self) -> Path:
         return self.data_dir / "cluster"
 
-    def url(self, database: str) -> str:
-        return stack_postgres_url(database, self.port)
+    def url(self, database: str, driver: str = "postgresql+psycopg") -> str:
+        """``database`` as the cluster's superuser (the admin)."""
+        return f"{driver}://{POSTGRES_ADMIN.name}:{self.admin_password}@127.0.0.1:{self.port}/{database}"
 
     def _as_server_user(self, command: list[str]) -> list[str]:
         return ["runuser", "-u", SERVER_USER, "--", *command] if os.geteuid() == 0 else command
 
     def _client(self, bin_dir: Path, program: str, *arguments: str) -> list[str]:
-        return [str(bin_dir / program), "-h", "127.0.0.1", "-p", str(self.port), "-U", STACK_POSTGRES_ROLE, *arguments]
+        socket = ["-h", str(self.data_dir), "-p", str(self.port), "-U", POSTGRES_ADMIN.name]
+        return [str(bin_dir / program), *socket, *arguments]
 
     def start(self) -> "PostgresServer":
         bin_dir = postgres_bin_dir()
@@ -75,12 +85,14 @@ class PostgresServer(ProcessServer):
                 "-D",
                 str(self.cluster_dir),
                 "-U",
-                STACK_POSTGRES_ROLE,
+                POSTGRES_ADMIN.name,
                 "--auth=trust",
                 "-E",
                 "UTF8",
             ]
             run_checked(self._as_server_user(initdb), "initdb")
+        hba = self.cluster_dir / "pg_hba.conf"
+        hba.write_text(HBA_RULES)
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir} -c fsync=off"
         pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(self.cluster_dir), "-l", str(self.log_file), "-o", options]
         run_checked(self._as_server_user([*pg_ctl, "-w", "start"]), "starting PostgreSQL", self.log_file)
@@ -89,6 +101,10 @@ class PostgresServer(ProcessServer):
         self.process = ServerProcess("PostgreSQL", postmaster_pid, self.log_file, stop_signal=signal.SIGINT)
         is_ready = self._client(bin_dir, "pg_isready")
         self.process.wait_ready(lambda: subprocess.run(is_ready, capture_output=True).returncode == 0, READY_TIMEOUT_S)
+        set_password = f"ALTER ROLE {POSTGRES_ADMIN.name} PASSWORD '{self.admin_password}'"
+        run_checked(
+            self._client(bin_dir, "psql", "-d", "postgres", "-qc", set_password), "setting the admin's password"
+        )
         existing = run_checked(
             self._client(bin_dir, "psql", "-d", "postgres", "-Atc", "select datname from pg_database"), "psql"
         ).split()

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 
 from lakehouse.iceberg.catalog import catalog_for, prepare_catalog
+from lakehouse.security.database_roles import apply_database_roles
 from lakehouse.security.minio_access import apply_minio_access
 from lakehouse.security.stack_files import prepare_security, security_files
 from lakehouse.settings import CHECKOUT_ROOT, DAGSTER_STORAGE_DRIVER, Profile, Settings, stack_postgres_url
@@ -92,6 +93,7 @@ def stack_settings(home: Path) -> Settings:
         source_url=stack_postgres_url("northwind", postgres),
         catalog_uri=stack_postgres_url("iceberg", postgres),
         dagster_storage_url=stack_postgres_url("dagster", postgres, DAGSTER_STORAGE_DRIVER),
+        postgres_admin_url=stack_postgres_url("postgres", postgres),
         s3_endpoint=f"http://127.0.0.1:{minio}",
         kafka_bootstrap_servers=f"127.0.0.1:{kafka}",
         trino_port=trino,
@@ -111,8 +113,9 @@ class Stack:
 
     def __post_init__(self) -> None:
         settings = self.settings
+        admin = sa.make_url(settings.postgres_admin_url)
         self.postgres = PostgresServer(
-            self.data_dir / "postgres", port=_port(settings.catalog_uri), databases=DATABASES
+            self.data_dir / "postgres", port=admin.port or 5432, databases=DATABASES, admin_password=str(admin.password)
         )
         self.minio = MinioServer(
             self.data_dir / "minio",
@@ -133,7 +136,7 @@ class Stack:
         """Start every server, then do what `lakehouse init` does (the namespaces and the declared
         tables), which needs PostgreSQL and MinIO; if one fails, stop the others and raise its error."""
         try:
-            self.postgres.start()
+            self.start_postgres()
             on_started("postgres")
             with ThreadPoolExecutor(max_workers=3) as pool:
                 starts = {"trino": self.start_trino, "minio": self.start_minio, "kafka": self.kafka.start}
@@ -148,6 +151,11 @@ class Stack:
             raise
         self._record_pids()
         return self
+
+    def start_postgres(self) -> None:
+        """Start PostgreSQL, with each database's own login (`lakehouse init`'s)."""
+        self.postgres.start()
+        apply_database_roles(self.settings)
 
     def start_minio(self) -> None:
         """Start MinIO, with the buckets, and the users and policies of the roles (`lakehouse init`'s)."""

@@ -166,16 +166,6 @@ class TrinoServer(ProcessServer):
         jvm_options = [*JVM_OPTIONS, aot_option]
         (self.etc_dir / "jvm.config").write_text("\n".join(jvm_options) + "\n")
 
-    def _query(self, sql: str) -> list[list[object]]:
-        connection = self.login.connect()
-        try:
-            cursor = connection.cursor()
-            cursor.execute(sql)
-            rows: list[list[object]] = cursor.fetchall()
-            return rows
-        finally:
-            connection.close()
-
     def _is_ready(self) -> bool:
         """Ready once a query on the catalog runs: /v1/info stops saying "starting", and a query on no
         catalog runs, before the node has announced its catalogs."""
@@ -184,7 +174,7 @@ class TrinoServer(ProcessServer):
             with urllib.request.urlopen(f"{self.url}/v1/info", timeout=2, context=trusted) as response:
                 if json.load(response).get("starting") is not False:
                     return False
-            return bool(self._query(READINESS_QUERY))
+            return bool(self.login.rows(READINESS_QUERY))
         except (OSError, trino.exceptions.TrinoQueryError, trino.exceptions.TrinoConnectionError):
             return False
 
@@ -194,10 +184,10 @@ class TrinoServer(ProcessServer):
         A fresh server's first read from the warehouse costs seconds on its own (the S3 client,
         the connector's thread pools, compiling the read path), whichever table it reads.
         """
-        tables = self._query(WARM_UP_TABLES)
+        tables = self.login.rows(WARM_UP_TABLES)
         if tables:
             schema, table = tables[0]
-            self._query(f'SELECT * FROM iceberg."{schema}"."{table}" LIMIT 1')
+            self.login.rows(f'SELECT * FROM iceberg."{schema}"."{table}" LIMIT 1')
 
     def start(self) -> "TrinoServer":
         server = install_trino()

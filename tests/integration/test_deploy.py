@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import yaml
 
 from lakehouse.instance import instance_config
@@ -281,3 +282,16 @@ def test_the_containers_commands_start_from_the_project(
     liveness = [str(BIN / "dagster-daemon"), "liveness-check"]
     assert eventually(succeeds(liveness, dagster_home)), (tmp_path / "daemon.log").read_text()[-3000:]
     assert shutil.which(services["code-location"]["command"][0], path=str(BIN))
+
+
+def test_the_admin_logins_lakehouse_init_uses_are_the_servers_own(services: dict[str, dict[str, Any]]) -> None:
+    """PostgreSQL's superuser and MinIO's root, as the servers are started and as `lakehouse init` logs in."""
+    init = lakehouse_environment(services["lakehouse-init"])
+    admin = sa.make_url(init["LAKEHOUSE_POSTGRES_ADMIN_URL"])
+    postgres = services["postgres"]["environment"]
+    assert (postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"]) == (admin.username, admin.password)
+    minio = services["minio"]["environment"]
+    assert (minio["MINIO_ROOT_USER"], minio["MINIO_ROOT_PASSWORD"]) == (
+        init["LAKEHOUSE_S3_ADMIN_ACCESS_KEY"],
+        init["LAKEHOUSE_S3_ADMIN_SECRET_KEY"],
+    )

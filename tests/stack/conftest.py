@@ -15,6 +15,7 @@ import dagster as dg
 import pytest
 
 from lakehouse.instance import prepare_dagster_home
+from lakehouse.security.database_roles import as_admin
 from lakehouse_dev.generators.northwind.generator import parse_scale
 from lakehouse_dev.generators.northwind.load import write_northwind
 from lakehouse_dev.services.kafka import KafkaBroker
@@ -71,7 +72,7 @@ def started(server: Server, start: Callable[[], object] | None = None) -> None:
 
 @pytest.fixture(scope="session")
 def postgres(stack: Stack) -> PostgresServer:
-    started(stack.postgres)
+    started(stack.postgres, stack.start_postgres)
     return stack.postgres
 
 
@@ -107,6 +108,6 @@ def stack_medallion(running_stack: Stack) -> StackMedallion:
     """The classic Northwind through bronze, silver and gold on the stack, as the pipeline's own login
     runs it; the run and the Dagster instance (in PostgreSQL) that stored it."""
     settings = running_stack.settings
-    write_northwind(settings.source_url, parse_scale("classic"))
+    write_northwind(as_admin(settings, settings.source_url), parse_scale("classic"))
     instance = dg.DagsterInstance.from_config(str(prepare_dagster_home(settings)))
     return materialize_medallion(settings, instance), instance

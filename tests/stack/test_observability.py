@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-import psycopg
 import pyarrow as pa
 import pytest
+import sqlalchemy as sa
 from botocore.exceptions import ClientError
 
 from lakehouse.defs.events.assets import build_event_asset
@@ -35,7 +35,8 @@ from lakehouse.ingest.landing.store import landing_store, s3_client
 from lakehouse.instance import prepare_dagster_home
 from lakehouse.observability import metrics
 from lakehouse.observability.exporter import lakehouse_collector
-from lakehouse.settings import DAGSTER_STORAGE_DRIVER, STACK_POSTGRES_ROLE, Settings, stack_postgres_url
+from lakehouse.security.database_roles import apply_database_roles
+from lakehouse.settings import Settings
 from lakehouse_dev.generators.marketplace_files import deliver_sample_files
 from lakehouse_dev.generators.sales_events import produce_events
 from lakehouse_dev.grafana import dashboard_files, panel_queries
@@ -65,25 +66,20 @@ class Watched:
     topic: str
 
 
-def create_database(port: int, name: str) -> None:
-    with psycopg.connect(host="127.0.0.1", port=port, user=STACK_POSTGRES_ROLE, dbname="postgres") as server:
-        server.autocommit = True
-        server.execute(f'CREATE DATABASE "{name}"')
-
-
 @pytest.fixture
 def watched(running_stack: Stack) -> Watched:
     tag = uuid.uuid4().hex[:8]
-    postgres_port = running_stack.postgres.port
-    create_database(postgres_port, f"dagster_{tag}")
+    # Its own Dagster database: `lakehouse init`'s role management creates it, owned by the storage login.
+    storage = sa.make_url(running_stack.settings.dagster_storage_url).set(database=f"dagster_{tag}")
     settings = running_stack.settings.model_copy(
         update={
             "catalog_name": f"observed_{tag}",
             "landing": f"s3://landing/{tag}/",
             "landing_settle_seconds": 0,
-            "dagster_storage_url": stack_postgres_url(f"dagster_{tag}", postgres_port, DAGSTER_STORAGE_DRIVER),
+            "dagster_storage_url": storage.render_as_string(hide_password=False),
         }
     )
+    apply_database_roles(settings)
     topic = f"sales-events-{tag}"
     events = SALES_EVENTS.model_copy(update={"topic": SALES_EVENTS.topic.model_copy(update={"name": topic})})
     return Watched(settings, [*bronze_declarations(), MARKETPLACE, events], topic)

@@ -101,5 +101,7 @@ def test_missing_postgres_table_is_a_clear_error(postgres: PostgresServer, tmp_p
     with sa.create_engine(url).begin() as connection:
         connection.execute(sa.text("DROP TABLE IF EXISTS employees"))
     declaration = next(d for d in bronze_declarations() if d.table == "employees")
-    with pytest.raises(SourceError, match=r"source table 'employees' not found in postgresql\+psycopg://lakehouse@"):
+    with pytest.raises(
+        SourceError, match=r"source table 'employees' not found in postgresql\+psycopg://lakehouse:\*\*\*@"
+    ):
         Extraction(catalog, SourceDatabase(url), declaration).run()

@@ -12,8 +12,10 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
+import psycopg
 import pytest
 import requests
+import sqlalchemy as sa
 import trino
 from botocore.exceptions import ClientError
 
@@ -21,7 +23,7 @@ from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.ingest.landing.store import s3_client
 from lakehouse.security.minio_access import PARTNER_PREFIX
 from lakehouse.security.roles import Role, development_user
-from lakehouse.settings import Settings
+from lakehouse.settings import DATABASE_URL_SETTINGS, SECRET_SETTINGS, Settings
 from lakehouse.trino_login import TrinoLogin
 from lakehouse_dev.services.stack import Stack
 from lakehouse_dev.services.trino import TrinoServer
@@ -66,17 +68,6 @@ def login_as(trino_server: TrinoServer, role: Role, password: str | None = None)
     return TrinoLogin(engineer.host, engineer.port, user.name, password or user.development_password, engineer.ca_file)
 
 
-def run(login: TrinoLogin, sql: str) -> list[list[object]]:
-    connection = login.connect()
-    try:
-        cursor = connection.cursor()
-        cursor.execute(sql)
-        rows: list[list[object]] = cursor.fetchall()
-        return rows
-    finally:
-        connection.close()
-
-
 @pytest.fixture(scope="module")
 def tables(stack_medallion: StackMedallion, running_stack: Stack) -> TrinoServer:
     """The classic medallion, built on the stack by the pipeline's own (engineer) login."""
@@ -87,12 +78,12 @@ def tables(stack_medallion: StackMedallion, running_stack: Stack) -> TrinoServer
 
 def attempt(login: TrinoLogin, action: Action, role: Role) -> list[list[object]]:
     statements: dict[Action, Callable[[], list[list[object]]]] = {
-        Action.READ_GOLD: lambda: run(login, "SELECT total_revenue FROM gold.sales_kpis"),
-        Action.READ_SILVER: lambda: run(login, "SELECT count(*) FROM silver.stg_orders"),
-        Action.READ_BRONZE: lambda: run(login, "SELECT count(*) FROM bronze.orders"),
-        Action.READ_PERSONAL_DATA: lambda: run(login, "SELECT DISTINCT contact_name FROM silver.stg_customers"),
-        Action.CREATE_TABLE: lambda: run(login, f"CREATE TABLE gold.security_created_by_{role.value} (id integer)"),
-        Action.DROP_TABLE: lambda: run(login, f"DROP TABLE gold.security_dropped_by_{role.value}"),
+        Action.READ_GOLD: lambda: login.rows("SELECT total_revenue FROM gold.sales_kpis"),
+        Action.READ_SILVER: lambda: login.rows("SELECT count(*) FROM silver.stg_orders"),
+        Action.READ_BRONZE: lambda: login.rows("SELECT count(*) FROM bronze.orders"),
+        Action.READ_PERSONAL_DATA: lambda: login.rows("SELECT DISTINCT contact_name FROM silver.stg_customers"),
+        Action.CREATE_TABLE: lambda: login.rows(f"CREATE TABLE gold.security_created_by_{role.value} (id integer)"),
+        Action.DROP_TABLE: lambda: login.rows(f"DROP TABLE gold.security_dropped_by_{role.value}"),
     }
     return statements[action]()
 
@@ -101,8 +92,8 @@ def attempt(login: TrinoLogin, action: Action, role: Role) -> list[list[object]]
 @pytest.mark.parametrize("action", list(Action))
 def test_each_role_may_do_what_its_row_says_in_trino(tables: TrinoServer, role: Role, action: Action) -> None:
     engineer = tables.login
-    run(engineer, f"DROP TABLE IF EXISTS gold.security_created_by_{role.value}")
-    run(engineer, f"CREATE TABLE IF NOT EXISTS gold.security_dropped_by_{role.value} (id integer)")
+    engineer.rows(f"DROP TABLE IF EXISTS gold.security_created_by_{role.value}")
+    engineer.rows(f"CREATE TABLE IF NOT EXISTS gold.security_dropped_by_{role.value} (id integer)")
     expected = EXPECTED[role][action]
     login = login_as(tables, role)
     try:
@@ -120,13 +111,13 @@ def test_each_role_may_do_what_its_row_says_in_trino(tables: TrinoServer, role: 
             [[value]] = rows
             assert value
     finally:
-        run(engineer, f"DROP TABLE IF EXISTS gold.security_created_by_{role.value}")
-        run(engineer, f"DROP TABLE IF EXISTS gold.security_dropped_by_{role.value}")
+        engineer.rows(f"DROP TABLE IF EXISTS gold.security_created_by_{role.value}")
+        engineer.rows(f"DROP TABLE IF EXISTS gold.security_dropped_by_{role.value}")
 
 
 def test_a_wrong_password_is_rejected(running_stack: Stack) -> None:
     with pytest.raises(trino.exceptions.HttpError, match="401"):
-        run(login_as(running_stack.trino, Role.ANALYST, password="not-the-password"), "SELECT 1")
+        login_as(running_stack.trino, Role.ANALYST, password="not-the-password").rows("SELECT 1")
 
 
 def test_plain_http_is_refused_with_or_without_a_password(running_stack: Stack) -> None:
@@ -240,3 +231,72 @@ def test_the_objects_the_lakehouse_wrote_are_encrypted_at_rest(
             parts = urlsplit(location)
             head = engineer.head_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"))
             assert head["ServerSideEncryption"] == "AES256", location
+
+
+class DatabaseAction(StrEnum):
+    READ_SOURCE = "read the Northwind source"
+    WRITE_SOURCE = "write the Northwind source"
+    OPEN_CATALOG = "open the Iceberg catalog database"
+    OPEN_DAGSTER = "open Dagster's storage"
+
+
+DATABASE_EXPECTED: dict[str, set[DatabaseAction]] = {
+    "source_url": {DatabaseAction.READ_SOURCE},
+    "catalog_uri": {DatabaseAction.OPEN_CATALOG},
+    "dagster_storage_url": {DatabaseAction.OPEN_DAGSTER},
+}
+
+
+def attempt_in_postgres(settings: Settings, login_setting: str, action: DatabaseAction) -> None:
+    login = sa.make_url(getattr(settings, login_setting))
+    databases = {
+        DatabaseAction.READ_SOURCE: settings.source_url,
+        DatabaseAction.WRITE_SOURCE: settings.source_url,
+        DatabaseAction.OPEN_CATALOG: settings.catalog_uri,
+        DatabaseAction.OPEN_DAGSTER: settings.dagster_storage_url,
+    }
+    database = sa.make_url(databases[action]).database
+    conninfo = login.set(drivername="postgresql", database=database).render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        if action is DatabaseAction.READ_SOURCE:
+            assert connection.execute("SELECT count(*) FROM orders").fetchone()
+        elif action is DatabaseAction.WRITE_SOURCE:
+            connection.execute("DELETE FROM orders WHERE order_id < 0")
+        else:
+            connection.execute("SELECT 1")
+
+
+@pytest.mark.parametrize("login_setting", list(DATABASE_EXPECTED))
+@pytest.mark.parametrize("action", list(DatabaseAction))
+def test_each_database_login_may_do_what_its_row_says(
+    stack_medallion: StackMedallion, running_stack: Stack, login_setting: str, action: DatabaseAction
+) -> None:
+    settings = running_stack.settings
+    if action in DATABASE_EXPECTED[login_setting]:
+        attempt_in_postgres(settings, login_setting, action)
+        return
+    # Refused at the connection (no CONNECT on the database) or at the statement.
+    with pytest.raises((psycopg.OperationalError, psycopg.errors.InsufficientPrivilege), match="permission denied"):
+        attempt_in_postgres(settings, login_setting, action)
+
+
+def test_postgres_rejects_a_wrong_password_over_tcp(running_stack: Stack) -> None:
+    source = sa.make_url(running_stack.settings.source_url).set(drivername="postgresql", password="not-the-password")
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(source.render_as_string(hide_password=False)).close()
+
+
+def test_no_secret_reaches_dagsters_event_log_or_run_config(
+    stack_medallion: StackMedallion, running_stack: Stack
+) -> None:
+    """The medallion's run on the stack: every event it logged and its run configuration."""
+    result, instance = stack_medallion
+    settings = running_stack.settings
+    # Access keys are user names ("lakehouse", "engineer"), which logs may well name.
+    secrets = {getattr(settings, name) for name in SECRET_SETTINGS - {"s3_access_key", "s3_admin_access_key"}}
+    secrets |= {str(sa.make_url(getattr(settings, name)).password) for name in DATABASE_URL_SETTINGS}
+    logged = [str(record) for record in instance.all_logs(result.run_id)]
+    run = instance.get_run_by_id(result.run_id)
+    assert run is not None and logged
+    shown = "\n".join([*logged, str(run.run_config)])
+    assert [secret for secret in secrets if secret in shown] == []

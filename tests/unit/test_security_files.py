@@ -92,7 +92,12 @@ def test_production_starts_once_every_secret_is_set(tmp_path) -> None:
 
 
 def test_production_init_makes_only_the_pipelines_login(tmp_path) -> None:
-    secrets = {name: f"{name}-of-production" for name in PASSWORD_SETTINGS}
+    secrets: dict[str, str] = {name: f"{name}-of-production" for name in PASSWORD_SETTINGS}
+    secrets |= {
+        name: f"postgresql+psycopg://someone:{name}-of-production@db:5432/{name}"
+        for name in ("source_url", "catalog_uri", "postgres_admin_url")
+    }
+    secrets["dagster_storage_url"] = "postgresql+psycopg2://dagster_owner:also-of-production@db:5432/dagster"
     settings = Settings(home=tmp_path, profile=Profile.STACK, env=Environment.PRODUCTION, **secrets)
     assert prepare_security(settings).trino_logins.users() == {"engineer": Role.ENGINEER}
 
@@ -116,3 +121,18 @@ def test_every_personal_column_is_masked_for_analysts_and_viewers() -> None:
     for rule in readers:
         masked = {column["name"] for column in rule["columns"] if "mask" in column}
         assert declared <= masked, (rule["group"], declared - masked)
+
+
+@pytest.mark.bad_input
+def test_production_refuses_a_database_url_with_a_development_password(monkeypatch, tmp_path) -> None:
+    for name in PASSWORD_SETTINGS:
+        monkeypatch.setenv(Settings.variable_for(name), f"{name}-of-production")
+    monkeypatch.setenv("LAKEHOUSE_ENV", "production")
+    monkeypatch.setenv("LAKEHOUSE_CATALOG_URI", "postgresql+psycopg://iceberg_owner:a-real-one@db:5432/iceberg")
+    with pytest.raises(SettingsError) as refused:
+        load_settings(home=tmp_path, profile=Profile.STACK)
+    message = str(refused.value)
+    for variable in ("LAKEHOUSE_SOURCE_URL", "LAKEHOUSE_DAGSTER_STORAGE_URL", "LAKEHOUSE_POSTGRES_ADMIN_URL"):
+        assert variable in message
+    assert "LAKEHOUSE_CATALOG_URI" not in message
+    assert "dev-password" not in message, "the refusal names the variables, never their values"
