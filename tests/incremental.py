@@ -18,10 +18,10 @@ from pyiceberg.catalog import Catalog
 
 from lakehouse.defs.medallion.plan import REBUILD_TAG
 from lakehouse.engine import QueryEngine
-from lakehouse.iceberg.declarations import landing_declarations
 from lakehouse.ingest.landing.load import LandingIngestion
 from lakehouse.ingest.landing.store import landing_store
 from lakehouse.settings import Settings
+from tests.declarations import MARKETPLACE
 
 INCREMENTAL_GOLD = ("daily_revenue", "revenue_by_country", "revenue_by_category", "live_sales_by_country")
 # What an incremental refresh records of when it last saw each group: a full rebuild stamps them anew.
@@ -55,7 +55,6 @@ EVENTS = [
     [("incremental-e3", "France", "7.77")],
     [("incremental-e4", "Atlantis", "1.01")],
 ]
-[MARKETPLACE] = [declaration for declaration in landing_declarations() if declaration.table == "marketplace_orders"]
 Materialize = Callable[[dict[str, str] | None], dg.ExecuteInProcessResult]
 
 

@@ -22,16 +22,15 @@ from lakehouse.defs.landing.assets import (
 from lakehouse.defs.landing.jobs import landing_run_config
 from lakehouse.defs.landing.sensors import build_landing_sensor
 from lakehouse.iceberg.commits import recorded
-from lakehouse.iceberg.declarations import landing_declarations
 from lakehouse.ingest.landing.load import LandingDetails, LandingIngestion
 from lakehouse.ingest.landing.store import LandingError, LandingStore, LocalLandingStore, landing_store
 from lakehouse.ingest.landing.tracking import LANDING_FILES
 from lakehouse.ingest.results import LoadResult
 from lakehouse.settings import Settings
 from lakehouse_dev.generators.marketplace_files import deliver_sample_files
+from tests.declarations import MARKETPLACE as DECLARATION
 from tests.resources import resources_for
 
-DECLARATION = next(d for d in landing_declarations() if d.table == "marketplace_orders")
 HEADER = "marketplace,order_id,product_id,order_date,customer_id,country,quantity,unit_price,discount\n"
 GOOD_LINE = "amazon,1500000001,{product},2024-06-01,,Germany,2,19.99,0\n"
 

@@ -11,15 +11,14 @@ import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
 from lakehouse.defs.landing.assets import NO_DUPLICATE_KEYS, TAKEN_FILES_UNCHANGED, build_landing_asset
-from lakehouse.iceberg.declarations import landing_declarations
 from lakehouse.ingest.landing.load import LandingIngestion
 from lakehouse.ingest.landing.store import LocalLandingStore, landing_store
 from lakehouse.settings import Settings
+from tests.declarations import MARKETPLACE as DECLARATION
 from tests.resources import resources_for
 
 pytestmark = pytest.mark.bad_input
 
-DECLARATION = next(d for d in landing_declarations() if d.table == "marketplace_orders")
 HEADER = "marketplace,order_id,product_id,order_date,customer_id,country,quantity,unit_price,discount\n"
 
 

@@ -17,7 +17,6 @@ from lakehouse.iceberg.declarations import (
     MaintenancePolicy,
     SnapshotRetention,
     bronze_declarations,
-    landing_declarations,
 )
 from lakehouse.ingest.database.extract import Extraction
 from lakehouse.ingest.database.source import SourceDatabase
@@ -29,10 +28,10 @@ from lakehouse.maintenance.compaction import ContentChangedError, compact, conte
 from lakehouse.maintenance.orphans import remove_orphan_files
 from lakehouse.maintenance.snapshots import expire_snapshots
 from lakehouse.settings import Settings
+from tests.declarations import MARKETPLACE
 from tests.incremental import MARKETPLACE_HEADER
 from tests.integration.test_extract import add_orders
 
-[MARKETPLACE] = [declaration for declaration in landing_declarations() if declaration.table == "marketplace_orders"]
 [ORDERS] = [declaration for declaration in bronze_declarations() if declaration.table == "orders"]
 EVERYTHING_EXPIRABLE = SnapshotRetention(max_age=timedelta(0), keep_last=1)
 COMPACT_FIVE = MaintenancePolicy(target_file_size=64 * 2**20, min_input_files=5)

@@ -26,7 +26,7 @@ from lakehouse.defs.events.resources import KafkaResource
 from lakehouse.defs.events.sensors import build_event_sensor
 from lakehouse.iceberg.catalog import bronze_table, catalog_for, quarantine_table
 from lakehouse.iceberg.commits import summary_key
-from lakehouse.iceberg.declarations import TopicDeclaration, topic_declarations
+from lakehouse.iceberg.declarations import TopicDeclaration
 from lakehouse.ingest.events.client import KafkaUnavailable, TopicClient, consumer_group, create_topic
 from lakehouse.ingest.events.load import KAFKA_OFF, QUARANTINE_SCHEMA, TopicDetails, TopicIngestion
 from lakehouse.ingest.events.offsets import encode_offsets, plan_batch
@@ -36,11 +36,11 @@ from lakehouse.settings import Settings
 from lakehouse_dev.generators.sales_events import EventSimulator, produce_events
 from lakehouse_dev.services.kafka import KafkaBroker
 from lakehouse_dev.services.process import free_port
+from tests.declarations import SALES_EVENTS
 from tests.resources import resources_for
 
 pytestmark = pytest.mark.stack
 
-SALES_EVENTS = next(d for d in topic_declarations() if d.table == "sales_events")
 # A run in a child process, to be killed: the settings come from the environment.
 CHILD = """
 import sys

@@ -11,16 +11,14 @@ from lakehouse.defs.landing.assets import NO_QUARANTINED_INPUT, TAKEN_FILES_UNCH
 from lakehouse.defs.landing.jobs import landing_run_config
 from lakehouse.defs.landing.sensors import build_landing_sensor
 from lakehouse.iceberg.catalog import catalog_for
-from lakehouse.iceberg.declarations import landing_declarations
 from lakehouse.ingest.landing.store import S3LandingStore, landing_store
 from lakehouse.settings import Settings
 from lakehouse_dev.generators.marketplace_files import deliver_sample_files
 from lakehouse_dev.services.minio import MinioServer
+from tests.declarations import MARKETPLACE as DECLARATION
 from tests.resources import resources_for
 
 pytestmark = pytest.mark.stack
-
-DECLARATION = next(d for d in landing_declarations() if d.table == "marketplace_orders")
 
 
 @pytest.fixture

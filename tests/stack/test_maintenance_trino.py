@@ -26,8 +26,6 @@ from lakehouse.iceberg.declarations import (
     MaintenancePolicy,
     SnapshotRetention,
     TopicDeclaration,
-    landing_declarations,
-    topic_declarations,
 )
 from lakehouse.ingest.landing.load import LandingIngestion
 from lakehouse.ingest.landing.store import landing_store
@@ -35,14 +33,13 @@ from lakehouse.maintenance.compaction import ContentChangedError, content_finger
 from lakehouse.maintenance.trino_procedures import TrinoProcedures
 from lakehouse.settings import Settings
 from lakehouse_dev.services.stack import Stack
+from tests.declarations import MARKETPLACE, SALES_EVENTS
 from tests.incremental import MARKETPLACE_HEADER
 from tests.resources import resources_for
 from tests.stack.test_events import assert_exactly_once, end_offsets, event_ids, ingest, produce
 
 pytestmark = pytest.mark.stack
 
-[MARKETPLACE] = [declaration for declaration in landing_declarations() if declaration.table == "marketplace_orders"]
-[SALES_EVENTS] = [declaration for declaration in topic_declarations() if declaration.table == "sales_events"]
 # Everything expirable goes, every orphan file too; a partition with two small files is compacted.
 EVERYTHING = MaintenancePolicy(
     min_input_files=2,

@@ -28,8 +28,6 @@ from lakehouse.iceberg.declarations import (
     BronzeTableDeclaration,
     TopicDeclaration,
     bronze_declarations,
-    landing_declarations,
-    topic_declarations,
 )
 from lakehouse.ingest.landing.store import landing_store, s3_client
 from lakehouse.instance import prepare_dagster_home
@@ -43,14 +41,13 @@ from lakehouse_dev.grafana import dashboard_files, panel_queries
 from lakehouse_dev.services.process import ServerProcess, free_port, log_tail
 from lakehouse_dev.services.prometheus import PrometheusServer
 from lakehouse_dev.services.stack import Stack
+from tests.declarations import MARKETPLACE, SALES_EVENTS
 from tests.observability import of, serving, values
 from tests.resources import resources_for
 from tests.stack.conftest import started
 
 pytestmark = pytest.mark.stack
 
-[MARKETPLACE] = [d for d in landing_declarations() if d.table == "marketplace_orders"]
-[SALES_EVENTS] = [d for d in topic_declarations() if d.table == "sales_events"]
 EVENTS, LATE_EVENTS = 200, 50
 DAEMON = str(Path(sys.executable).parent / "dagster-daemon")
 KAFKA_SENSOR = "sales_events_kafka_offsets"

@@ -5,12 +5,10 @@ import json
 import pyarrow.compute as pc
 import pytest
 
-from lakehouse.iceberg.declarations import topic_declarations
 from lakehouse.ingest.events.parsing import Messages, parse_messages
 from lakehouse.ingest.rows import declared_schema
 from lakehouse_dev.generators.sales_events import EventSimulator
-
-SALES_EVENTS = next(d for d in topic_declarations() if d.table == "sales_events")
+from tests.declarations import SALES_EVENTS
 
 
 @pytest.mark.bad_input
