@@ -397,7 +397,8 @@ def generate(
 @app.command()
 def init() -> None:
     """Create the settings' S3 buckets, the catalog's namespaces and the bronze tables declared in
-    `iceberg/`; on `stack`, also Trino's certificate and logins (LAKEHOUSE_HOME/security)."""
+    `iceberg/`; on `stack`, also Trino's certificate and logins (LAKEHOUSE_HOME/security), and with
+    the admin settings MinIO's users and each database's login."""
     from lakehouse.buckets import create_buckets
     from lakehouse.iceberg.catalog import catalog_for, prepare_catalog
     from lakehouse.security.database_roles import apply_database_roles
@@ -414,10 +415,14 @@ def init() -> None:
     if stack:
         files = prepare_security(settings)
         say(f"Trino's certificate and logins in {files.directory}")
-        users = apply_minio_access(settings)
-        say(f"MinIO users {', '.join(users)} with their roles' policies at {settings.s3_endpoint}")
-    if buckets := create_buckets(settings):
-        say(f"created bucket(s) {', '.join(buckets)} at {settings.s3_endpoint}")
+    if not settings.s3_admin_access_key:
+        say("MinIO's buckets and users left as they are: no LAKEHOUSE_S3_ADMIN_ACCESS_KEY in this process")
+    else:
+        if buckets := create_buckets(settings):
+            say(f"created bucket(s) {', '.join(buckets)} at {settings.s3_endpoint}")
+        if stack:
+            users = apply_minio_access(settings)
+            say(f"MinIO users {', '.join(users)} with their roles' policies at {settings.s3_endpoint}")
     created = prepare_catalog(catalog_for(settings))
     say(
         f"catalog {settings.catalog_name} at {settings.warehouse}: "
@@ -924,12 +929,13 @@ def security_set_user(
 ) -> None:
     """Add a user with a role, or change its password or role (a rotation).
 
-    Trino reads its logins again within 5 s; MinIO's user changes at once. The partner role is a
-    MinIO user only, the monitor a Trino login only.
+    Trino reads its logins again within 5 s; MinIO's user changes at once (on `stack`). The partner
+    role is a MinIO user only, the monitor a Trino login only.
     """
     from lakehouse.security.minio_access import MINIO_ROLES, MinioLogin, set_minio_user
     from lakehouse.security.roles import TRINO_ROLES, Role
     from lakehouse.security.stack_files import security_files
+    from lakehouse.settings import Profile
 
     try:
         chosen = Role(role)
@@ -946,9 +952,18 @@ def security_set_user(
     if chosen in TRINO_ROLES:
         security_files(settings).set_user(user, chosen, password)
         say(f"Trino login {user} ({chosen}) set in {security_files(settings).trino_logins.password_file}")
-    if chosen in (Role.ADMIN, *MINIO_ROLES):
+    if settings.profile is Profile.STACK and chosen in (Role.ADMIN, *MINIO_ROLES):
         set_minio_user(settings, MinioLogin(user, password, chosen))
         say(f"MinIO user {user} ({chosen}) set at {settings.s3_endpoint}")
+
+
+@security.command("users")
+def security_users() -> None:
+    """List Trino's logins and their roles (MinIO's users are listed by MinIO's own tools)."""
+    from lakehouse.security.stack_files import security_files
+
+    for user, role in sorted(security_files(_settings()).trino_logins.users().items()):
+        typer.echo(f"{user}\t{role}")
 
 
 services = typer.Typer(help="The stack's servers (PostgreSQL, MinIO, Kafka, Trino), run without Docker.")

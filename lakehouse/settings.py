@@ -19,6 +19,7 @@ from lakehouse.logs import LogFormat
 from lakehouse.security.roles import (
     DATABASE_USERS,
     DEVELOPMENT_DATABASE_PASSWORDS,
+    MINIO_ROOT,
     PIPELINE_ROLE,
     POSTGRES_ADMIN,
     development_user,
@@ -54,10 +55,18 @@ SECRET_SETTINGS = frozenset(
     }
 )
 # The secrets whose development default `LAKEHOUSE_ENV=production` refuses.
-PASSWORD_SETTINGS = frozenset({"s3_secret_key", "s3_admin_secret_key", "trino_password", "trino_shared_secret"})
 # The database URLs, whose password `LAKEHOUSE_ENV=production` refuses when it is a development one.
 DATABASE_URL_SETTINGS = ("source_url", "catalog_uri", "dagster_storage_url", "postgres_admin_url")
 PIPELINE_USER = development_user(PIPELINE_ROLE)
+TRINO_DEVELOPMENT_SHARED_SECRET = "trino-dev-shared-secret"
+# The secrets whose development default `LAKEHOUSE_ENV=production` refuses, and those defaults.
+DEVELOPMENT_SECRETS = {
+    "s3_secret_key": PIPELINE_USER.development_password,
+    "s3_admin_secret_key": MINIO_ROOT.development_password,
+    "trino_password": PIPELINE_USER.development_password,
+    "trino_shared_secret": TRINO_DEVELOPMENT_SHARED_SECRET,
+}
+PASSWORD_SETTINGS = frozenset(DEVELOPMENT_SECRETS)
 
 
 def stack_postgres_url(database: str, port: int = 5432, driver: str = "postgresql+psycopg") -> str:
@@ -136,9 +145,11 @@ class Settings(BaseSettings):
     # The pipeline's own MinIO login: the Data Engineer role (lakehouse/security/minio_access.py).
     s3_access_key: str = PIPELINE_USER.name
     s3_secret_key: str = PIPELINE_USER.development_password
-    # MinIO's root: only `lakehouse init` uses it, to create the buckets, users and policies.
-    s3_admin_access_key: str = "lakehouse"
-    s3_admin_secret_key: str = "lakehouse-secret"
+    # MinIO's root: only `lakehouse init` and `lakehouse security` use it, to create the buckets,
+    # users and policies. Empty: the development root in development, none in production, where
+    # only the process that administers gets it.
+    s3_admin_access_key: str = ""
+    s3_admin_secret_key: str = ""
     s3_region: str = "us-east-1"
     dbt_target: str = ""
     trino_host: str = "127.0.0.1"
@@ -151,12 +162,13 @@ class Settings(BaseSettings):
     # `lakehouse init` made under LAKEHOUSE_HOME/security.
     trino_ca_file: str = ""
     # What Trino's nodes prove themselves to each other with; only Trino reads it.
-    trino_shared_secret: str = "trino-dev-shared-secret"
+    trino_shared_secret: str = TRINO_DEVELOPMENT_SHARED_SECRET
     # Empty: off on `local`; the stack's broker on `stack`.
     kafka_bootstrap_servers: str = ""
     # Dagster's run and event storage; empty on `local` (SQLite under DAGSTER_HOME).
     dagster_storage_url: str = ""
-    # The stack's PostgreSQL superuser, with which `lakehouse init` makes each database's login.
+    # The stack's PostgreSQL superuser, with which `lakehouse init` makes each database's login;
+    # empty as the MinIO root is.
     postgres_admin_url: str = ""
     # Where partners deliver files: a directory on `local`, the MinIO bucket `landing` on `stack`.
     landing: str = ""
@@ -192,6 +204,7 @@ class Settings(BaseSettings):
     def _fill_profile_defaults(self) -> "Settings":
         home = self.home.expanduser().resolve()
         stack = self.profile is Profile.STACK
+        development = self.env is Environment.DEVELOPMENT
         defaults = {
             "home": home,
             "source_url": self.source_url
@@ -205,7 +218,10 @@ class Settings(BaseSettings):
             "kafka_bootstrap_servers": self.kafka_bootstrap_servers or ("127.0.0.1:9092" if stack else ""),
             "dagster_storage_url": self.dagster_storage_url
             or (stack_postgres_url("dagster", driver=DAGSTER_STORAGE_DRIVER) if stack else ""),
-            "postgres_admin_url": self.postgres_admin_url or (stack_postgres_url("postgres") if stack else ""),
+            "postgres_admin_url": self.postgres_admin_url
+            or (stack_postgres_url("postgres") if stack and development else ""),
+            "s3_admin_access_key": self.s3_admin_access_key or (MINIO_ROOT.name if development else ""),
+            "s3_admin_secret_key": self.s3_admin_secret_key or (MINIO_ROOT.development_password if development else ""),
         }
         for name, value in defaults.items():
             object.__setattr__(self, name, value)
@@ -218,8 +234,7 @@ class Settings(BaseSettings):
 
     def development_secrets(self) -> list[str]:
         """The secret settings that hold their public development default (README, "Security")."""
-        defaults = type(self).model_fields
-        passwords = [name for name in PASSWORD_SETTINGS if getattr(self, name) == defaults[name].default]
+        passwords = [name for name in PASSWORD_SETTINGS if getattr(self, name) == DEVELOPMENT_SECRETS[name]]
         urls = [
             name
             for name in DATABASE_URL_SETTINGS

@@ -11,13 +11,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from lakehouse.security.roles import DEVELOPMENT_USERS, PIPELINE_ROLE, Role
-from lakehouse.settings import Environment, Settings
+from lakehouse.settings import Environment, Settings, SettingsError
 
 if TYPE_CHECKING:
     from minio import MinioAdmin
 
-# Where partners deliver (iceberg/marketplace_orders.yaml): the one prefix they may write under.
-PARTNER_PREFIX = "marketplace_orders/"
 # MinIO answers a policy attached twice with this error; attaching is then already done.
 ALREADY_ATTACHED = "policy change is already in effect"
 MINIO_ROLES = (Role.ENGINEER, Role.ANALYST, Role.VIEWER, Role.PARTNER)
@@ -34,9 +32,22 @@ def _statement(actions: list[str], resources: Iterable[str]) -> dict[str, Any]:
     return {"Effect": "Allow", "Action": actions, "Resource": [f"arn:aws:s3:::{resource}" for resource in resources]}
 
 
-def role_policies(warehouse_bucket: str, landing_bucket: str) -> dict[Role, dict[str, Any]]:
+def partner_prefixes(settings: Settings) -> list[str]:
+    """``bucket/key prefix`` of each landing dataset (`iceberg/`): where partners deliver, and the
+    only places they may write to."""
+    from lakehouse.iceberg.declarations import landing_declarations
+
+    landing = urlsplit(settings.landing)
+    under = landing.path.strip("/")
+    return [
+        "/".join(part for part in (landing.netloc, under, declaration.landing.dataset) if part) + "/"
+        for declaration in landing_declarations()
+    ]
+
+
+def role_policies(settings: Settings) -> dict[Role, dict[str, Any]]:
     """The IAM policy of each role that has one in MinIO."""
-    buckets = sorted({warehouse_bucket, landing_bucket})
+    buckets = sorted({_bucket(settings.warehouse), _bucket(settings.landing)})
     return {
         Role.ENGINEER: {
             "Version": "2012-10-17",
@@ -47,7 +58,7 @@ def role_policies(warehouse_bucket: str, landing_bucket: str) -> dict[Role, dict
             "Statement": [
                 _statement(
                     ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
-                    [f"{landing_bucket}/{PARTNER_PREFIX}*"],
+                    [f"{prefix}*" for prefix in partner_prefixes(settings)],
                 )
             ],
         },
@@ -84,6 +95,11 @@ def _admin(settings: Settings) -> "MinioAdmin":
     from minio import MinioAdmin
     from minio.credentials.providers import StaticProvider
 
+    if not settings.s3_admin_access_key or not settings.s3_admin_secret_key:
+        raise SettingsError(
+            "MinIO's users are managed as its root: set LAKEHOUSE_S3_ADMIN_ACCESS_KEY and _SECRET_KEY "
+            "(in docker-compose, run the command in the lakehouse-init service)"
+        )
     endpoint = urlsplit(settings.s3_endpoint)
     return MinioAdmin(
         endpoint=endpoint.netloc,
@@ -99,8 +115,11 @@ def _set_user(admin: "MinioAdmin", login: MinioLogin) -> None:
     from minio.error import MinioAdminException
 
     admin.user_add(login.access_key, login.secret_key)
-    policy = BUILTIN_ADMIN_POLICY if login.role is Role.ADMIN else policy_name(login.role)
-    if login.role not in (Role.ADMIN, *POLICY_ROLES):
+    if login.role is Role.ADMIN:
+        policy = BUILTIN_ADMIN_POLICY
+    elif login.role in POLICY_ROLES:
+        policy = policy_name(login.role)
+    else:
         return
     try:
         admin.attach_policy([policy], user=login.access_key)
@@ -110,7 +129,7 @@ def _set_user(admin: "MinioAdmin", login: MinioLogin) -> None:
 
 
 def _add_policies(admin: "MinioAdmin", settings: Settings) -> None:
-    for role, policy in role_policies(_bucket(settings.warehouse), _bucket(settings.landing)).items():
+    for role, policy in role_policies(settings).items():
         admin.policy_add(policy_name(role), policy=policy)
 
 

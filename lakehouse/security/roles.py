@@ -40,18 +40,22 @@ PIPELINE_ROLE = Role.ENGINEER
 
 
 @dataclass(frozen=True)
-class DatabaseUser:
+class ServiceLogin:
+    """A login of a server's own, outside the four roles: a root, a database's owner."""
+
     name: str
     development_password: str
 
 
+# MinIO's root user: the admin role in MinIO (LAKEHOUSE_S3_ADMIN_ACCESS_KEY / _SECRET_KEY).
+MINIO_ROOT = ServiceLogin("lakehouse", "lakehouse-secret")
 # The stack's PostgreSQL logins (lakehouse/security/database_roles.py): the cluster's superuser,
 # and one login per database.
-POSTGRES_ADMIN = DatabaseUser("lakehouse", "lakehouse-dev-password")
+POSTGRES_ADMIN = ServiceLogin("lakehouse", "lakehouse-dev-password")
 DATABASE_USERS = {
-    "northwind": DatabaseUser("northwind_reader", "northwind-reader-dev-password"),
-    "iceberg": DatabaseUser("iceberg_owner", "iceberg-owner-dev-password"),
-    "dagster": DatabaseUser("dagster_owner", "dagster-owner-dev-password"),
+    "northwind": ServiceLogin("northwind_reader", "northwind-reader-dev-password"),
+    "iceberg": ServiceLogin("iceberg_owner", "iceberg-owner-dev-password"),
+    "dagster": ServiceLogin("dagster_owner", "dagster-owner-dev-password"),
 }
 DEVELOPMENT_DATABASE_PASSWORDS = frozenset(
     user.development_password for user in (POSTGRES_ADMIN, *DATABASE_USERS.values())

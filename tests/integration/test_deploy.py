@@ -295,3 +295,9 @@ def test_the_admin_logins_lakehouse_init_uses_are_the_servers_own(services: dict
         init["LAKEHOUSE_S3_ADMIN_ACCESS_KEY"],
         init["LAKEHOUSE_S3_ADMIN_SECRET_KEY"],
     )
+
+
+def test_only_lakehouse_init_gets_the_admin_logins(services: dict[str, dict[str, Any]]) -> None:
+    admin = {"LAKEHOUSE_S3_ADMIN_ACCESS_KEY", "LAKEHOUSE_S3_ADMIN_SECRET_KEY", "LAKEHOUSE_POSTGRES_ADMIN_URL"}
+    given = {name for name, service in services.items() if admin & set(lakehouse_environment(service))}
+    assert given == {"lakehouse-init"}

@@ -15,6 +15,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from lakehouse.cli import ExitCode, OutputFormat, render
 from lakehouse.engine import LocalEngine, Records
+from lakehouse.security.stack_files import prepare_security
 from lakehouse.settings import Settings
 from lakehouse_dev.services.process import free_port
 
@@ -127,15 +128,17 @@ def test_help_loads_no_engine_and_no_settings() -> None:
 @pytest.mark.bad_input
 def test_a_query_on_stack_loads_neither_duckdb_nor_pyiceberg(settings: Settings) -> None:
     port = free_port()
+    authority = prepare_security(settings).ca_file
     run = run_cli(
         "query",
         "SELECT 1",
         LAKEHOUSE_PROFILE="stack",
         LAKEHOUSE_CATALOG_URI=settings.catalog_uri,
         LAKEHOUSE_TRINO_PORT=str(port),
+        LAKEHOUSE_TRINO_CA_FILE=str(authority),
     )
     assert run.code == ExitCode.FAILURE
-    assert run.stderr.startswith(f"query failed: Trino at 127.0.0.1:{port} is not reachable")
+    assert run.stderr.startswith(f"query failed: Trino at https://127.0.0.1:{port} is not reachable")
     assert "trino" in packages(run)
     assert not {"duckdb", "pyiceberg", "dagster", "dbt"} & packages(run)
 

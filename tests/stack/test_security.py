@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.ingest.landing.store import s3_client
-from lakehouse.security.minio_access import PARTNER_PREFIX
+from lakehouse.security.minio_access import partner_prefixes
 from lakehouse.security.roles import Role, development_user
 from lakehouse.settings import DATABASE_URL_SETTINGS, SECRET_SETTINGS, Settings
 from lakehouse.trino_login import TrinoLogin
@@ -173,14 +173,17 @@ def bucket_of(location: str) -> str:
     return urlsplit(location).netloc
 
 
-def landing_key(role: Role) -> str:
-    return f"{PARTNER_PREFIX}security-probe-by-{role.value}.csv"
+def landing_key(settings: Settings, role: Role) -> str:
+    """A key under the first dataset partners deliver to."""
+    [bucket, prefix] = partner_prefixes(settings)[0].split("/", 1)
+    assert bucket == bucket_of(settings.landing)
+    return f"{prefix}security-probe-by-{role.value}.csv"
 
 
 def attempt_in_minio(settings: Settings, role: Role, action: BucketAction) -> None:
     client = s3_as(settings, role)
     if action is BucketAction.WRITE_LANDING:
-        client.put_object(Bucket=bucket_of(settings.landing), Key=landing_key(role), Body=b"order_id\n1\n")
+        client.put_object(Bucket=bucket_of(settings.landing), Key=landing_key(settings, role), Body=b"order_id\n1\n")
         return
     warehouse = bucket_of(settings.warehouse)
     [first, *_] = client.list_objects_v2(Bucket=warehouse, MaxKeys=1)["Contents"]
@@ -202,7 +205,7 @@ def test_each_role_may_do_what_its_row_says_in_minio(
             attempt_in_minio(settings, role, action)
         assert denied.value.response["Error"]["Code"] == "AccessDenied", denied.value
     finally:
-        engineer.delete_object(Bucket=bucket_of(settings.landing), Key=landing_key(role))
+        engineer.delete_object(Bucket=bucket_of(settings.landing), Key=landing_key(settings, role))
 
 
 def test_a_partner_writes_nowhere_but_its_landing_prefix(running_stack: Stack) -> None:

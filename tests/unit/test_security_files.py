@@ -77,6 +77,7 @@ def test_init_rotates_the_pipelines_password_to_the_settings_one(tmp_path) -> No
 def test_production_refuses_every_development_default_secret(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("LAKEHOUSE_ENV", "production")
     monkeypatch.setenv("LAKEHOUSE_TRINO_PASSWORD", "a-real-one")
+    monkeypatch.setenv("LAKEHOUSE_S3_ADMIN_SECRET_KEY", "lakehouse-secret")
     with pytest.raises(SettingsError) as refused:
         load_settings(home=tmp_path)
     message = str(refused.value)
@@ -89,6 +90,18 @@ def test_production_starts_once_every_secret_is_set(tmp_path) -> None:
     secrets = {name: f"{name}-of-production" for name in PASSWORD_SETTINGS}
     settings = Settings(home=tmp_path, env=Environment.PRODUCTION, **secrets)
     assert settings.development_secrets() == []
+
+
+def test_production_gives_no_admin_login_unless_the_process_is_given_one(tmp_path) -> None:
+    secrets = {name: f"{name}-of-production" for name in PASSWORD_SETTINGS - {"s3_admin_secret_key"}}
+    production = Settings(home=tmp_path, env=Environment.PRODUCTION, **secrets)
+    assert (production.s3_admin_access_key, production.s3_admin_secret_key, production.postgres_admin_url) == (
+        "",
+        "",
+        "",
+    )
+    development = Settings(home=tmp_path, profile=Profile.STACK)
+    assert development.s3_admin_access_key and development.postgres_admin_url
 
 
 def test_production_init_makes_only_the_pipelines_login(tmp_path) -> None:
@@ -129,6 +142,9 @@ def test_production_refuses_a_database_url_with_a_development_password(monkeypat
         monkeypatch.setenv(Settings.variable_for(name), f"{name}-of-production")
     monkeypatch.setenv("LAKEHOUSE_ENV", "production")
     monkeypatch.setenv("LAKEHOUSE_CATALOG_URI", "postgresql+psycopg://iceberg_owner:a-real-one@db:5432/iceberg")
+    monkeypatch.setenv(
+        "LAKEHOUSE_POSTGRES_ADMIN_URL", "postgresql+psycopg://lakehouse:lakehouse-dev-password@db/postgres"
+    )
     with pytest.raises(SettingsError) as refused:
         load_settings(home=tmp_path, profile=Profile.STACK)
     message = str(refused.value)
@@ -136,3 +152,24 @@ def test_production_refuses_a_database_url_with_a_development_password(monkeypat
         assert variable in message
     assert "LAKEHOUSE_CATALOG_URI" not in message
     assert "dev-password" not in message, "the refusal names the variables, never their values"
+
+
+def test_set_user_adds_a_login_that_users_lists(monkeypatch, tmp_path) -> None:
+    """The monitor role is a Trino login only: no MinIO is needed to add one."""
+    from typer.testing import CliRunner
+
+    from lakehouse.cli import app
+
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path))
+    runner = CliRunner()
+    added = runner.invoke(
+        app, ["security", "set-user", "grafana", "--role", "monitor", "--password-stdin"], input="a-long-password\n"
+    )
+    assert added.exit_code == 0, added.output
+    listed = runner.invoke(app, ["security", "users"])
+    assert "grafana\tmonitor" in listed.output.splitlines()
+    assert TrinoLogins(tmp_path / "security" / "trino").password_is("grafana", "a-long-password")
+    short = runner.invoke(app, ["security", "set-user", "x", "--role", "viewer", "--password-stdin"], input="short\n")
+    assert short.exit_code != 0 and "at least 12 characters" in short.output
+    unknown = runner.invoke(app, ["security", "set-user", "x", "--role", "owner", "--password-stdin"], input="x\n")
+    assert unknown.exit_code != 0 and "expected one of admin, engineer" in unknown.output
