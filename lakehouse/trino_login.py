@@ -71,13 +71,18 @@ class TrinoLogin:
         )
         return connection
 
-    def rows(self, sql: str) -> list[list[Any]]:
-        """Run one statement on a connection of its own; its rows."""
-        connection = self.connect()
+    def query(self, sql: str, **options: Any) -> tuple[list[list[Any]], str]:
+        """Run one statement on a connection of its own (``options`` as `connect`'s); its rows and
+        Trino's query id."""
+        connection = self.connect(**options)
         try:
             cursor = connection.cursor()
             cursor.execute(sql)
             rows: list[list[Any]] = cursor.fetchall()
-            return rows
+            return rows, str(cursor.query_id)
         finally:
             connection.close()
+
+    def rows(self, sql: str) -> list[list[Any]]:
+        """Run one statement on a connection of its own; its rows."""
+        return self.query(sql)[0]

@@ -78,18 +78,12 @@ class TrinoProcedures:
         `CommitFailedException`, as pyiceberg's does."""
         import trino
 
-        connection = self.login.connect(session_properties={**NO_MINIMUM_RETENTION, **(session or {})})
         try:
-            cursor = connection.cursor()
-            cursor.execute(sql)
-            rows = cursor.fetchall()
-            return rows, str(cursor.query_id)
+            return self.login.query(sql, session_properties={**NO_MINIMUM_RETENTION, **(session or {})})
         except trino.exceptions.TrinoQueryError as error:
             if error.error_name == COMMIT_CONFLICT or CATALOG_CONFLICT in (error.message or ""):
                 raise CommitFailedException(error.message) from error
             raise
-        finally:
-            connection.close()
 
     def _call(self, table: Table, procedure: str, argument: str, value: str, **session: str) -> str:
         """Run the table procedure ``procedure(argument => 'value')`` on ``table``, again when a
