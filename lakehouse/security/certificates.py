@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from lakehouse.security.files import write_replacing
+
 KEY_BITS = 2048
 CA_DAYS = 3650
 SERVER_DAYS = 825  # the longest validity clients such as macOS accept for a server certificate
@@ -28,14 +30,6 @@ def _key_pem(key: rsa.RSAPrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-
-
-def _write(path: Path, content: bytes, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(path.name + ".new")
-    staging.write_bytes(content)
-    staging.chmod(mode)
-    staging.replace(path)
 
 
 def _subject_alternative_name(hosts: Iterable[str]) -> x509.SubjectAlternativeName:
@@ -75,8 +69,8 @@ def ensure_authority(ca_file: Path, ca_key_file: Path) -> tuple[x509.Certificate
         .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .sign(key, hashes.SHA256())
     )
-    _write(ca_key_file, _key_pem(key), 0o600)
-    _write(ca_file, certificate.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_replacing(ca_key_file, _key_pem(key), 0o600)
+    write_replacing(ca_file, certificate.public_bytes(serialization.Encoding.PEM), 0o644)
     return certificate, key
 
 
@@ -112,4 +106,4 @@ def ensure_server_certificate(server_pem: Path, ca_file: Path, ca_key_file: Path
     )
     chain = certificate.public_bytes(serialization.Encoding.PEM) + authority.public_bytes(serialization.Encoding.PEM)
     # Readable by the Trino container's own user, which is not the one that wrote it.
-    _write(server_pem, _key_pem(key) + chain, 0o644)
+    write_replacing(server_pem, _key_pem(key) + chain, 0o644)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lakehouse.security.certificates import ensure_server_certificate
+from lakehouse.security.files import write_replacing
 from lakehouse.security.roles import DEVELOPMENT_USERS, PIPELINE_ROLE, TRINO_ROLES, Role
 from lakehouse.security.trino_files import TrinoLogins
 from lakehouse.settings import Environment, Settings
@@ -53,8 +54,8 @@ class SecurityFiles:
         """Add or update a Trino login; the monitor's password is also Prometheus's."""
         self.trino_logins.set_user(user, role, password)
         if role is Role.MONITOR:
-            self.monitor_password_file.parent.mkdir(parents=True, exist_ok=True)
-            self.monitor_password_file.write_text(password)
+            # Readable by all, as Trino's own files: compose's Prometheus runs as another user.
+            write_replacing(self.monitor_password_file, password.encode(), 0o644)
 
 
 def security_files(settings: Settings) -> SecurityFiles:

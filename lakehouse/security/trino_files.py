@@ -7,10 +7,10 @@ place, so Trino never reads half of one.
 
 import hashlib
 import secrets
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from lakehouse.security.files import write_replacing
 from lakehouse.security.roles import Role
 
 # Trino's PBKDF2 format is `iterations:salt:hash`, in hex, with HMAC-SHA1 (the algorithm Trino's
@@ -42,12 +42,8 @@ def _read_entries(path: Path) -> dict[str, str]:
 
 
 def _write_entries(path: Path, entries: dict[str, str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as staging:
-        staging.write("".join(f"{name}:{value}\n" for name, value in sorted(entries.items())))
-    staged = Path(staging.name)
-    staged.chmod(0o644)
-    staged.replace(path)
+    lines = "".join(f"{name}:{value}\n" for name, value in sorted(entries.items()))
+    write_replacing(path, lines.encode(), 0o644)
 
 
 @dataclass(frozen=True)
