@@ -19,8 +19,12 @@ from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot, ancestors_of
 
+from lakehouse.iceberg.pyiceberg_fixes import evaluate_manifests_on_a_copy
+
 SUMMARY_PREFIX = "lakehouse."
 COMMIT_ATTEMPTS = 4
+
+evaluate_manifests_on_a_copy()
 
 T = TypeVar("T")
 

@@ -1,7 +1,9 @@
 """Maintenance keeps every row and exactly-once: the position every load needs survives expiry and compaction."""
 
 import os
-from datetime import UTC, datetime, timedelta
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +11,8 @@ import dagster as dg
 import pyarrow as pa
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.expressions import EqualTo
+from pyiceberg.expressions.visitors import manifest_evaluator
 from pyiceberg.table import Table
 
 from lakehouse.definitions import defs
@@ -189,3 +193,27 @@ def test_the_nightly_job_maintains_every_table_and_records_what_it_did(events: T
     events_done = observed["bronze/sales_events"]
     assert (events_done["data_files_before"], events_done["data_files_after"]) == (12, 12)
     assert events_done["small_files_rewritten"] == 0 and events_done["snapshots_before"] == 12
+
+
+def test_many_threads_judge_each_manifest_by_its_own_partitions(events: Table) -> None:
+    """pyiceberg shares one manifest evaluator between the threads that plan an overwrite's
+    deletes; `lakehouse.iceberg.pyiceberg_fixes` keeps each evaluation's manifest its own."""
+    snapshot = events.current_snapshot()
+    assert snapshot is not None
+    manifests = snapshot.manifests(events.io)
+    first_day = (date(1998, 5, 1) - date(1970, 1, 1)).days
+    evaluate = manifest_evaluator(events.spec(), events.schema(), EqualTo("event_time_day", first_day))
+    expected = [evaluate(manifest) for manifest in manifests]
+    assert sorted(expected) == [False] * 6 + [True] * 6
+
+    def judge_repeatedly(_: int) -> list[list[bool]]:
+        return [[evaluate(manifest) for manifest in manifests] for _ in range(200)]
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch as often as they can: a shared state shows at once
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            judged = [verdicts for rounds in pool.map(judge_repeatedly, range(4)) for verdicts in rounds]
+    finally:
+        sys.setswitchinterval(interval)
+    assert all(verdicts == expected for verdicts in judged)
