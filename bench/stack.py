@@ -37,7 +37,7 @@ def main() -> None:
     from lakehouse.engine import TrinoEngine
     from lakehouse.iceberg.catalog import catalog_for
     from lakehouse.instance import prepare_dagster_home
-    from lakehouse.security.database_roles import as_admin
+    from lakehouse.security.database_roles import apply_change_capture, as_admin
     from lakehouse_dev.generators.northwind.generator import parse_scale
     from lakehouse_dev.generators.northwind.load import write_northwind
     from lakehouse_dev.services.kafka import kafka_libs
@@ -61,6 +61,7 @@ def main() -> None:
         os.environ.update(settings.environment())
         os.environ["DAGSTER_HOME"] = str(prepare_dagster_home(settings))
         write_northwind(as_admin(settings, settings.source_url), parse_scale(arguments.scale))
+        apply_change_capture(settings)
         from lakehouse.definitions import defs
 
         with dg.DagsterInstance.get() as instance:

@@ -361,7 +361,7 @@ def generate(
     ] = False,
 ) -> None:
     """Write a deterministic Northwind OLTP database: the six tables the lakehouse extracts."""
-    from lakehouse.security.database_roles import as_admin
+    from lakehouse.security.database_roles import apply_change_capture, as_admin
     from lakehouse.settings import check_database_url, sqlite_path
     from lakehouse_dev.generators.northwind.generator import parse_scale
     from lakehouse_dev.generators.northwind.load import present_northwind_tables, write_northwind
@@ -392,6 +392,9 @@ def generate(
     summary = write_northwind(target, size, seed)
     rows = ", ".join(f"{name} {count:,}" for name, count in summary.rows.items())
     say(f"Generated Northwind into {summary.url} in {summary.seconds:.1f}s: {rows}")
+    # New tables are in no publication: the captured ones join the source's again.
+    if url is None and (publication := apply_change_capture(settings)):
+        say(f"publication {publication} of the tables captured from the source's change log")
 
 
 @app.command()
@@ -401,7 +404,7 @@ def init() -> None:
     the admin settings MinIO's users and each database's login."""
     from lakehouse.buckets import create_buckets
     from lakehouse.iceberg.catalog import catalog_for, prepare_catalog
-    from lakehouse.security.database_roles import apply_database_roles
+    from lakehouse.security.database_roles import apply_change_capture, apply_database_roles
     from lakehouse.security.minio_access import apply_minio_access
     from lakehouse.security.stack_files import prepare_security
     from lakehouse.settings import Profile
@@ -411,6 +414,8 @@ def init() -> None:
     # The catalog's own login first: it is the one that opens the catalog below.
     if stack and (logins := apply_database_roles(settings)):
         say(f"PostgreSQL logins {', '.join(logins)} with their databases' privileges")
+    if stack and (publication := apply_change_capture(settings)):
+        say(f"publication {publication} of the tables captured from the source's change log")
     check_database(CATALOG, settings.catalog_uri)
     if stack:
         files = prepare_security(settings)

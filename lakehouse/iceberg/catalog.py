@@ -112,8 +112,11 @@ def prepare_catalog(catalog: Catalog) -> list[str]:
         create_namespace(catalog, namespace)
     existing = {identifier[-1] for identifier in catalog.list_tables("bronze")}
     missing = [d for d in all_declarations() if d.table not in existing]
-    for declaration in missing:
-        bronze_table(catalog, declaration)
+    for declaration in all_declarations():
+        if declaration in missing:
+            bronze_table(catalog, declaration)
+        else:
+            with_declared_columns(catalog.load_table(("bronze", declaration.table)), declaration.iceberg_schema())
     return [f"bronze.{d.table}" for d in missing]
 
 
@@ -133,8 +136,19 @@ def with_properties(table: Table, properties: dict[str, str]) -> Table:
     return table
 
 
+def with_declared_columns(table: Table, schema: Schema) -> Table:
+    """``table`` with every column of ``schema`` it lacks added: a table made before a declaration
+    (or a new version of the lakehouse) added lineage columns gains them, empty in its old rows."""
+    known = set(table.schema().column_names)
+    if missing := [field for field in schema.fields if field.name not in known]:
+        with table.update_schema() as update:
+            update.union_by_name(Schema(*missing))
+    return table
+
+
 def bronze_table(catalog: Catalog, declaration: BronzeTableDeclaration) -> Table:
-    """The bronze table for ``declaration``: created on first use, its properties kept as declared."""
+    """The bronze table for ``declaration``: created on first use, its columns and properties kept
+    as declared."""
     create_namespace(catalog, "bronze")
     schema = declaration.iceberg_schema()
     properties = declaration.properties | declaration.maintenance.snapshot_retention.table_properties
@@ -146,7 +160,7 @@ def bronze_table(catalog: Catalog, declaration: BronzeTableDeclaration) -> Table
         sort_order=declaration.sort_order(schema),
         properties=properties,
     )
-    return with_properties(table, properties)
+    return with_properties(with_declared_columns(table, schema), properties)
 
 
 def quarantine_name(declaration: BronzeTableDeclaration) -> str:

@@ -4,7 +4,8 @@ A declaration names where its rows come from, the key, the columns with their Ic
 partitioning, the sort order and the table properties. Bronze assets and checks are generated
 from these files. Rows come from one of three kinds of source, named by the file's top-level key:
 
-- ``source``: a table of the OLTP database, loaded whole or incrementally on a cursor column;
+- ``source``: a table of the OLTP database, loaded whole, incrementally on a cursor column, or
+  by change data capture from PostgreSQL's log (``cdc``), per kind of source database;
 - ``landing``: a dataset of files delivered to the landing location (CSV, JSON Lines, Parquet);
 - ``topic``: a Kafka topic of JSON messages.
 """
@@ -72,12 +73,24 @@ SOURCE_ROW = "_source_row"
 DELIVERED_AT = "_delivered_at"
 KAFKA_PARTITION = "_kafka_partition"
 KAFKA_OFFSET = "_kafka_offset"
+OPERATION = "_operation"
+COMMIT_LSN = "_commit_lsn"
+COMMITTED_AT = "_committed_at"
+CHANGE_SEQUENCE = "_change_sequence"
 LineageColumns = tuple[tuple[str, PrimitiveType, str], ...]
 LINEAGE_COLUMNS: LineageColumns = (
     (INGESTED_AT, TimestamptzType(), "when the load that wrote this row started"),
     (SOURCE, StringType(), "the source database and table, landing dataset or Kafka topic the row came from"),
 )
-RESERVED_COLUMNS = {INGESTED_AT, SOURCE, SOURCE_FILE, SOURCE_ROW, DELIVERED_AT, KAFKA_PARTITION, KAFKA_OFFSET}
+CHANGE_COLUMNS: LineageColumns = (
+    (OPERATION, StringType(), "snapshot, insert, update or delete: what made this version of the row (change capture)"),
+    (COMMIT_LSN, LongType(), "the source's log position of the commit that made this version (change capture)"),
+    (COMMITTED_AT, TimestamptzType(), "when the source committed this version (change capture)"),
+    (CHANGE_SEQUENCE, LongType(), "the change's place among its transaction's changes (change capture)"),
+)
+RESERVED_COLUMNS = {INGESTED_AT, SOURCE, SOURCE_FILE, SOURCE_ROW, DELIVERED_AT, KAFKA_PARTITION, KAFKA_OFFSET} | {
+    name for name, _, _ in CHANGE_COLUMNS
+}
 DECIMAL = re.compile(r"decimal\((\d+),\s*(\d+)\)")
 DURATION = re.compile(r"(\d+)\s*([smhd])")
 DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -93,6 +106,21 @@ class DeclarationError(Exception):
 class LoadMode(StrEnum):
     FULL = "full"
     INCREMENTAL = "incremental"
+    CDC = "cdc"
+
+
+class SourceKind(StrEnum):
+    """The databases a source table can be read from, as SQLAlchemy names their backends."""
+
+    POSTGRESQL = "postgresql"
+    SQLITE = "sqlite"
+
+
+# What each kind of source database can do: SQLite keeps no log of its changes.
+LOAD_MODES: dict[SourceKind, tuple[LoadMode, ...]] = {
+    SourceKind.POSTGRESQL: (LoadMode.FULL, LoadMode.INCREMENTAL, LoadMode.CDC),
+    SourceKind.SQLITE: (LoadMode.FULL, LoadMode.INCREMENTAL),
+}
 
 
 def parse_type(text: str) -> PrimitiveType:
@@ -182,9 +210,34 @@ class ColumnDeclaration(_Strict):
 
 
 class SourceDeclaration(_Strict):
+    """``load`` is one mode, or a mode per kind of source database, such as
+    ``{postgresql: cdc, sqlite: incremental}`` for a table whose changes PostgreSQL logs."""
+
     table: str
-    load: LoadMode
+    load: LoadMode | dict[SourceKind, LoadMode]
     cursor: str | None = None
+
+    @property
+    def modes(self) -> set[LoadMode]:
+        return set(self.load.values()) if isinstance(self.load, dict) else {self.load}
+
+    def load_on(self, kind: str) -> LoadMode:
+        """How the table loads from a source database of ``kind`` (a SQLAlchemy backend name)."""
+        mode = self.load.get(SourceKind(kind)) if isinstance(self.load, dict) else self.load
+        if mode is None:
+            raise ValueError(f"source.load names no mode for a {kind} source; add `{kind}: <mode>`")
+        if mode not in LOAD_MODES[SourceKind(kind)]:
+            raise ValueError(
+                f"source.load is {mode.value} but a {kind} source has no change log; "
+                f"declare `load: {{postgresql: cdc, {kind}: incremental}}` (with a cursor) or `load: full`"
+            )
+        return mode
+
+    @property
+    def describe_load(self) -> str:
+        if isinstance(self.load, dict):
+            return ", ".join(f"{mode.value} on {kind.value}" for kind, mode in self.load.items())
+        return self.load.value
 
 
 class LandingSourceDeclaration(_Strict):
@@ -256,6 +309,10 @@ class BronzeTableDeclaration(_Strict):
         """Columns the source part of the declaration names, by where it names them."""
         return {}
 
+    def lineage_columns(self) -> LineageColumns:
+        """The columns every load adds after the declared ones."""
+        return self.lineage
+
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
@@ -268,7 +325,7 @@ class BronzeTableDeclaration(_Strict):
         """The declared columns followed by the lineage columns."""
         Column = tuple[str, PrimitiveType, bool, str | None]
         declared: list[Column] = [(c.name, parse_type(c.type), c.required, c.doc) for c in self.columns]
-        lineage: list[Column] = [(name, kind, False, doc) for name, kind, doc in self.lineage]
+        lineage: list[Column] = [(name, kind, False, doc) for name, kind, doc in self.lineage_columns()]
         fields = [
             NestedField(field_id, name, kind, required=required, doc=doc)
             for field_id, (name, kind, required, doc) in enumerate(declared + lineage, start=1)
@@ -298,9 +355,28 @@ class TableDeclaration(BronzeTableDeclaration):
     source: SourceDeclaration
 
     def _referenced_columns(self) -> dict[str, list[str]]:
-        if self.source.load is LoadMode.INCREMENTAL and not self.source.cursor:
+        if LoadMode.INCREMENTAL in self.source.modes and not self.source.cursor:
             raise ValueError("an incremental source needs a cursor column")
+        if isinstance(self.source.load, dict):
+            for kind in self.source.load:
+                self.source.load_on(kind)
         return {"source.cursor": [self.source.cursor] if self.source.cursor else []}
+
+    @property
+    def captures_changes(self) -> bool:
+        """Whether some source database loads it by change capture: its rows then carry their change."""
+        return LoadMode.CDC in self.source.modes
+
+    def lineage_columns(self) -> LineageColumns:
+        return (*self.lineage, *CHANGE_COLUMNS) if self.captures_changes else self.lineage
+
+    def load_mode(self, kind: str) -> LoadMode:
+        """How the table loads from a source database of ``kind``; a `DeclarationError` naming the
+        file when it cannot."""
+        try:
+            return self.source.load_on(kind)
+        except ValueError as error:
+            raise DeclarationError(f"{self.declared_in}: {error}") from None
 
 
 class LandingDeclaration(BronzeTableDeclaration):

@@ -1,6 +1,7 @@
 """PostgreSQL's roles: each of the stack's databases gets a login of its own, with no more than it needs.
 
-    northwind  northwind_reader  reads the source's tables (SELECT), nothing else
+    northwind  northwind_reader  reads the source's tables (SELECT) and, when a table is declared
+                                 `cdc`, the capture's replication slot (REPLICATION)
     iceberg    iceberg_owner     owns the catalog database (pyiceberg's and Trino's JDBC catalog)
     dagster    dagster_owner     owns Dagster's run, event and schedule storage
 
@@ -102,3 +103,25 @@ def apply_database_roles(settings: Settings) -> list[str]:
             _grant(login, url, sa.make_url(settings.postgres_admin_url))
             applied.append(str(url.username))
     return applied
+
+
+def apply_change_capture(settings: Settings) -> str | None:
+    """The source's publication of its tables declared `cdc` on PostgreSQL, and REPLICATION for
+    its login, which reads the slot; the publication's name. None when nothing is captured, no
+    captured table exists yet (`lakehouse generate` publishes them once it wrote them), or the
+    source's login is not one this lakehouse manages."""
+    from lakehouse.iceberg.declarations import LoadMode, bronze_declarations
+    from lakehouse.ingest.database.changes import prepare_publication, replication_name
+    from lakehouse.ingest.database.source import SourceDatabase
+
+    url = managed_url(settings, "source_url")
+    if url is None:
+        return None
+    admin = _conninfo(sa.make_url(settings.postgres_admin_url), str(url.database))
+    captured = [d.source.table for d in bronze_declarations() if d.load_mode(url.get_backend_name()) is LoadMode.CDC]
+    present = set(sa.inspect(sa.create_engine(as_admin(settings, settings.source_url))).get_table_names())
+    if not (tables := [table for table in captured if table in present]):
+        return None
+    source = SourceDatabase(settings.source_url)
+    prepare_publication(admin, source, tables, str(url.username))
+    return replication_name(source)

@@ -93,7 +93,8 @@ class PostgresServer(ProcessServer):
             run_checked(self._as_server_user(initdb), "initdb")
         hba = self.cluster_dir / "pg_hba.conf"
         hba.write_text(HBA_RULES)
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir} -c fsync=off"
+        # wal_level=logical: the source's changes are captured from its log (lakehouse/ingest/database/changes.py).
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir} -c fsync=off -c wal_level=logical"
         pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(self.cluster_dir), "-l", str(self.log_file), "-o", options]
         run_checked(self._as_server_user([*pg_ctl, "-w", "start"]), "starting PostgreSQL", self.log_file)
         postmaster_pid = int((self.cluster_dir / "postmaster.pid").read_text().split()[0])

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 
 from lakehouse.iceberg.catalog import catalog_for, prepare_catalog
-from lakehouse.security.database_roles import apply_database_roles
+from lakehouse.security.database_roles import apply_change_capture, apply_database_roles
 from lakehouse.security.minio_access import apply_minio_access
 from lakehouse.security.stack_files import prepare_security, security_files
 from lakehouse.settings import CHECKOUT_ROOT, DAGSTER_STORAGE_DRIVER, Profile, Settings, stack_postgres_url
@@ -153,9 +153,11 @@ class Stack:
         return self
 
     def start_postgres(self) -> None:
-        """Start PostgreSQL, with each database's own login (`lakehouse init`'s)."""
+        """Start PostgreSQL, with each database's own login and the capture's publication
+        (`lakehouse init`'s)."""
         self.postgres.start()
         apply_database_roles(self.settings)
+        apply_change_capture(self.settings)
 
     def start_minio(self) -> None:
         """Start MinIO, with the buckets, and the users and policies of the roles (`lakehouse init`'s)."""

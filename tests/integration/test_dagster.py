@@ -45,7 +45,9 @@ def test_materialising_bronze_records_metadata_and_passes_checks(
     assert str(orders["table_location"]).startswith(f"file://{settings.home}/warehouse")
     assert str(orders["partition_spec"]) == "[]"
     columns = [c.name for c in orders["dagster/column_schema"].columns]  # type: ignore[attr-defined]
-    assert columns[0] == "order_id" and columns[-2:] == ["_ingested_at", "_source"]
+    # Orders are captured from PostgreSQL's log: every profile's table has room for the change.
+    change = ["_operation", "_commit_lsn", "_committed_at", "_change_sequence"]
+    assert columns[0] == "order_id" and columns[-6:] == ["_ingested_at", "_source", *change]
     evaluations = result.get_asset_check_evaluations()
     # Each table's checks, and its `loaded` check.
     assert len(evaluations) == (len(CHECK_DESCRIPTIONS) + 1) * len(NORTHWIND_TABLES)

@@ -15,7 +15,7 @@ import dagster as dg
 import pytest
 
 from lakehouse.instance import prepare_dagster_home
-from lakehouse.security.database_roles import as_admin
+from lakehouse.security.database_roles import apply_change_capture, as_admin
 from lakehouse_dev.generators.northwind.generator import parse_scale
 from lakehouse_dev.generators.northwind.load import write_northwind
 from lakehouse_dev.services.kafka import KafkaBroker
@@ -109,5 +109,6 @@ def stack_medallion(running_stack: Stack) -> StackMedallion:
     runs it; the run and the Dagster instance (in PostgreSQL) that stored it."""
     settings = running_stack.settings
     write_northwind(as_admin(settings, settings.source_url), parse_scale("classic"))
+    apply_change_capture(settings)  # as `lakehouse generate` does: the new tables join the publication
     instance = dg.DagsterInstance.from_config(str(prepare_dagster_home(settings)))
     return materialize_medallion(settings, instance), instance

@@ -1,15 +1,18 @@
 """Extraction from a real PostgreSQL Northwind, unchanged from the SQLite path."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 from pyiceberg.catalog.sql import SqlCatalog
 
 from lakehouse.iceberg.catalog import catalog_for
-from lakehouse.iceberg.declarations import INGESTED_AT, SOURCE, bronze_declarations
-from lakehouse.ingest.database.extract import Extraction
+from lakehouse.iceberg.declarations import SOURCE, LoadMode, bronze_declarations
+from lakehouse.ingest.database.changes import replication_name
+from lakehouse.ingest.database.extract import Extraction, extract_tables
 from lakehouse.ingest.database.source import SourceDatabase, SourceError
 from lakehouse.settings import Settings
 from lakehouse_dev.generators.northwind.generator import parse_scale
@@ -19,27 +22,39 @@ from lakehouse_dev.services.postgres import PostgresServer
 
 pytestmark = pytest.mark.stack
 
+SCRATCH = "northwind_scratch"
+
 
 def load_all(home: Path, source_url: str) -> SqlCatalog:
+    """Every declared table, as a run loads them: orders and their lines captured from the log on PostgreSQL."""
     settings = Settings(home=home, source_url=source_url)
     catalog = catalog_for(settings)
-    source = SourceDatabase(source_url)
-    for declaration in bronze_declarations():
-        Extraction(catalog, source, declaration).run()
+    outcomes = extract_tables(
+        catalog, SourceDatabase(source_url), bronze_declarations(), chunk_rows=10_000, concurrency=2
+    )
+    for declaration, outcome in outcomes:
+        assert not isinstance(outcome, Exception), (declaration.table, outcome)
     return catalog
 
 
 def bronze(catalog: SqlCatalog, table: str) -> pa.Table:
-    key = next(d.key for d in bronze_declarations() if d.table == table)
-    rows = catalog.load_table(("bronze", table)).scan().to_arrow().drop_columns([INGESTED_AT, SOURCE])
-    return rows.sort_by([(column, "ascending") for column in key])
+    """The table's source columns; bronze's own lineage and change columns differ by load."""
+    declaration = next(d for d in bronze_declarations() if d.table == table)
+    rows = catalog.load_table(("bronze", table)).scan(selected_fields=tuple(declaration.column_names)).to_arrow()
+    return rows.sort_by([(column, "ascending") for column in declaration.key])
 
 
 @pytest.fixture(scope="module")
-def postgres_northwind(postgres: PostgresServer) -> str:
-    url = postgres.url("northwind")
+def postgres_northwind(postgres: PostgresServer) -> Iterator[str]:
+    """The scratch database, with the classic Northwind; its capture slot dropped after the module."""
+    url = postgres.url(SCRATCH)
     write_northwind(url, parse_scale("classic"))
-    return url
+    yield url
+    with psycopg.connect(postgres.url(SCRATCH, driver="postgresql"), autocommit=True) as connection:
+        connection.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
+            [replication_name(SourceDatabase(url))],
+        )
 
 
 def test_postgres_source_gives_the_same_bronze_as_sqlite(postgres_northwind: str, tmp_path: Path) -> None:
@@ -53,7 +68,7 @@ def test_postgres_source_gives_the_same_bronze_as_sqlite(postgres_northwind: str
         assert actual.num_rows == expected.num_rows > 0, table
         assert actual.equals(expected), table
     source = from_postgres.load_table(("bronze", "orders")).scan(selected_fields=(SOURCE,)).to_arrow()
-    assert set(source[SOURCE].to_pylist()) == {"postgresql:northwind.orders"}
+    assert set(source[SOURCE].to_pylist()) == {f"postgresql:{SCRATCH}.orders"}
 
 
 def test_postgres_keeps_the_public_northwind_types(postgres_northwind: str) -> None:
@@ -70,10 +85,16 @@ def test_postgres_keeps_the_public_northwind_types(postgres_northwind: str) -> N
     assert customers["customer_id"] == "VARCHAR(5)"
 
 
-def test_incremental_extraction_from_postgres(postgres: PostgresServer, tmp_path: Path) -> None:
-    url = postgres.url("northwind_scratch")
+def test_incremental_extraction_from_postgres(postgres_northwind: str, tmp_path: Path) -> None:
+    url = postgres_northwind
     write_northwind(url, parse_scale("classic"))
-    catalog = load_all(tmp_path, url)
+    catalog = catalog_for(Settings(home=tmp_path, source_url=url))
+    captured = next(d for d in bronze_declarations() if d.table == "orders")
+    # The declaration as a source without a change log would load it.
+    declaration = captured.model_copy(
+        update={"source": captured.source.model_copy(update={"load": LoadMode.INCREMENTAL})}
+    )
+    Extraction(catalog, SourceDatabase(url), declaration).run()
     with sa.create_engine(url).begin() as connection:
         connection.execute(
             sa.text(
@@ -87,15 +108,14 @@ def test_incremental_extraction_from_postgres(postgres: PostgresServer, tmp_path
                 "FROM order_details WHERE order_id > 11070"
             )
         )
-    declaration = next(d for d in bronze_declarations() if d.table == "orders")
     result = Extraction(catalog, SourceDatabase(url), declaration).run()
     assert result.rows_written == 7
     assert result.details.cursor == "12077"
     assert Extraction(catalog, SourceDatabase(url), declaration).run().rows_written == 0
 
 
-def test_missing_postgres_table_is_a_clear_error(postgres: PostgresServer, tmp_path: Path) -> None:
-    url = postgres.url("northwind_scratch")
+def test_missing_postgres_table_is_a_clear_error(postgres_northwind: str, tmp_path: Path) -> None:
+    url = postgres_northwind
     settings = Settings(home=tmp_path, source_url=url)
     catalog = catalog_for(settings)
     with sa.create_engine(url).begin() as connection:

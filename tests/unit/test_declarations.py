@@ -5,9 +5,11 @@ import pytest
 from pyiceberg.types import DateType, IntegerType, StringType, TimestamptzType
 
 from lakehouse.iceberg.declarations import (
+    CHANGE_COLUMNS,
     DeclarationError,
     LoadMode,
     MaintenancePolicy,
+    TableDeclaration,
     bronze_declarations,
     load_declaration,
     topic_declarations,
@@ -29,7 +31,8 @@ partition_by:
 def test_every_northwind_table_is_declared() -> None:
     declarations = {d.table: d for d in bronze_declarations()}
     assert set(declarations) == set(NORTHWIND_TABLES)
-    assert declarations["orders"].source.load is LoadMode.INCREMENTAL
+    assert declarations["orders"].load_mode("postgresql") is LoadMode.CDC
+    assert declarations["orders"].load_mode("sqlite") is LoadMode.INCREMENTAL
     assert declarations["order_details"].source.cursor == "order_id"
     assert declarations["categories"].source.load is LoadMode.FULL
 
@@ -48,9 +51,31 @@ def test_schema_adds_lineage_columns_and_spec_follows_declaration(tmp_path: Path
     assert [(f.name, str(f.transform)) for f in spec.fields] == [("made_on_month", "month")]
 
 
+def test_a_table_captured_on_postgresql_carries_its_change_in_every_profile(tmp_path: Path) -> None:
+    path = tmp_path / "things.yaml"
+    path.write_text(VALID.replace("load: incremental", "load: {postgresql: cdc, sqlite: incremental}"))
+    declaration = load_declaration(path)
+    assert isinstance(declaration, TableDeclaration)
+    names = [f.name for f in declaration.iceberg_schema().fields]
+    assert names == ["id", "made_on", "_ingested_at", "_source", *(name for name, _, _ in CHANGE_COLUMNS)]
+    assert declaration.load_mode("postgresql") is LoadMode.CDC
+
+
+def test_cdc_on_sqlite_is_refused_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "things.yaml"
+    path.write_text(VALID.replace("load: incremental", "load: cdc"))
+    declaration = load_declaration(path)
+    assert isinstance(declaration, TableDeclaration)
+    assert declaration.load_mode("postgresql") is LoadMode.CDC
+    with pytest.raises(DeclarationError, match=rf"{path}: source.load is cdc but a sqlite source has no change log"):
+        declaration.load_mode("sqlite")
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
+        (("load: incremental", "load: {sqlite: cdc}"), "a sqlite source has no change log"),
+        (("load: incremental", "load: {oracle: cdc}"), "source.load"),
         (("key: [id]", "key: [nope]"), "key names undeclared column(s) nope"),
         (("type: date", "type: datetime"), "unknown Iceberg type 'datetime'"),
         (("transform: month", "transform: hourly"), "unknown partition transform 'hourly'"),

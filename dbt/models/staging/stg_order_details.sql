@@ -1,4 +1,5 @@
--- One row per order line, with money as exact decimals (the source keeps prices as real).
+-- One row per order line, its latest version unless that is its deletion, with money as exact
+-- decimals (the source keeps prices as real).
 with copies as (
     select
         cast(order_id as integer) as order_id,
@@ -6,10 +7,11 @@ with copies as (
         cast(unit_price as decimal(10, 2)) as unit_price,
         cast(quantity as integer) as quantity,
         cast(discount as decimal(4, 2)) as discount,
-        row_number() over (partition by order_id, product_id order by _ingested_at desc) as copy_rank
+        _operation,
+        row_number() over (partition by order_id, product_id order by {{ latest_version_first() }}) as copy_rank
     from {{ source('bronze', 'order_details') }}
 )
 
 select order_id, product_id, unit_price, quantity, discount
 from copies
-where copy_rank = 1
+where copy_rank = 1 and _operation is distinct from 'delete'

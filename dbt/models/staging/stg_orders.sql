@@ -1,4 +1,4 @@
--- One row per order: the latest copy bronze holds of it.
+-- One row per order: the latest version bronze holds of it, unless that version is its deletion.
 with copies as (
     select
         cast(order_id as integer) as order_id,
@@ -12,7 +12,8 @@ with copies as (
         ship_name,
         ship_city,
         {{ standardise_country('ship_country') }} as ship_country,
-        row_number() over (partition by order_id order by _ingested_at desc) as copy_rank
+        _operation,
+        row_number() over (partition by order_id order by {{ latest_version_first() }}) as copy_rank
     from {{ source('bronze', 'orders') }}
 )
 
@@ -20,4 +21,4 @@ select
     order_id, customer_id, employee_id, order_date, required_date, shipped_date,
     ship_via, freight, ship_name, ship_city, ship_country
 from copies
-where copy_rank = 1
+where copy_rank = 1 and _operation is distinct from 'delete'

@@ -9,6 +9,7 @@ fails its ``loaded`` check and leaves the others, and the models that do not rea
 from collections.abc import Iterator, Sequence
 
 import dagster as dg
+import sqlalchemy as sa
 from pyiceberg.catalog import Catalog
 
 from lakehouse.defs.bronze import (
@@ -25,12 +26,13 @@ from lakehouse.defs.database.checks import CHECK_DESCRIPTIONS, CheckOutcome, che
 from lakehouse.defs.database.resources import SourceDatabaseResource
 from lakehouse.defs.resources import IcebergCatalogResource
 from lakehouse.iceberg.declarations import TableDeclaration, bronze_declarations
-from lakehouse.ingest.database.extract import DatabaseDetails, extract_tables
-from lakehouse.ingest.results import LoadResult
+from lakehouse.ingest.database.changes import ChangeDetails
+from lakehouse.ingest.database.extract import DatabaseDetails, DatabaseLoad, extract_tables
+from lakehouse.settings import load_settings
 
 
 def _spec(declaration: TableDeclaration) -> dg.AssetSpec:
-    mode = declaration.source.load.value
+    mode = declaration.source.describe_load
     cursor = f" on {declaration.source.cursor}" if declaration.source.cursor else ""
     return dg.AssetSpec(
         key=bronze_key(declaration.table),
@@ -53,16 +55,20 @@ def _check_specs(declaration: TableDeclaration) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def _materialization(
-    catalog: Catalog, result: LoadResult[DatabaseDetails], declaration: TableDeclaration
-) -> dg.MaterializeResult:
+def _materialization(catalog: Catalog, result: DatabaseLoad, declaration: TableDeclaration) -> dg.MaterializeResult:
     metadata = load_metadata(catalog, declaration.table, result)
-    if result.details.cursor is not None:
-        metadata["cursor"] = result.details.cursor
+    details = result.details
+    if isinstance(details, ChangeDetails):
+        metadata["position"] = details.position
+        # The slot keeps this much of the source's log until the next run moves it on.
+        metadata["slot_lag_bytes"] = details.slot_lag_bytes
+        metadata["snapshot"] = details.snapshot
+    elif details.cursor is not None:
+        metadata["cursor"] = details.cursor
     if result.skipped_reason:
         metadata["unchanged"] = result.skipped_reason
-    if result.details.added_columns:
-        metadata["columns_added_from_source"] = ", ".join(result.details.added_columns)
+    if isinstance(details, DatabaseDetails) and details.added_columns:
+        metadata["columns_added_from_source"] = ", ".join(details.added_columns)
     # The snapshot id is the data version: a load that wrote nothing leaves it, and Dagster
     # knows downstream assets are still up to date.
     return dg.MaterializeResult(
@@ -123,4 +129,9 @@ def build_bronze_assets(declarations: Sequence[TableDeclaration]) -> dg.AssetsDe
 
 @dg.definitions
 def database_assets() -> dg.Definitions:
-    return dg.Definitions(assets=[build_bronze_assets(bronze_declarations())])
+    declarations = bronze_declarations()
+    # A load mode the source cannot do (cdc on SQLite) stops the code location here, not a run later.
+    kind = sa.make_url(load_settings().source_url).get_backend_name()
+    for declaration in declarations:
+        declaration.load_mode(kind)
+    return dg.Definitions(assets=[build_bronze_assets(declarations)])

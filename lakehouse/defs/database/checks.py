@@ -10,7 +10,7 @@ from pyiceberg.catalog import Catalog
 from lakehouse.engine import LocalEngine
 from lakehouse.iceberg.catalog import quarantine_name
 from lakehouse.iceberg.commits import current_row_count, recorded
-from lakehouse.iceberg.declarations import LoadMode, TableDeclaration
+from lakehouse.iceberg.declarations import CHANGE_SEQUENCE, COMMIT_LSN, OPERATION, LoadMode, TableDeclaration
 from lakehouse.ingest.database.extract import CURSOR
 from lakehouse.ingest.database.quarantine import quarantined_rows
 from lakehouse.ingest.database.source import CursorRange, SourceDatabase
@@ -38,21 +38,39 @@ class CheckOutcome:
     """Worth a look but not a failure: silver is still right."""
 
 
-def _key_duplicates(catalog: Catalog, declaration: TableDeclaration) -> int:
+def _bronze_scalar(catalog: Catalog, declaration: TableDeclaration, sql: str) -> int:
     engine = LocalEngine(catalog, [("bronze", declaration.table)])
     try:
-        key = ", ".join(f'"{column}"' for column in declaration.key)
-        duplicates = engine.scalar(
-            f'SELECT count(*) FROM (SELECT {key} FROM bronze."{declaration.table}" GROUP BY ALL HAVING count(*) > 1)'
-        )
+        return int(engine.scalar(sql))
     finally:
         engine.close()
-    return int(duplicates)
+
+
+def _key_columns(declaration: TableDeclaration, captured: bool) -> str:
+    # A captured table keeps every version of a key: one version per change is what must be unique.
+    columns = [*declaration.key, COMMIT_LSN, CHANGE_SEQUENCE] if captured else declaration.key
+    return ", ".join(f'"{column}"' for column in columns)
+
+
+def _key_duplicates(catalog: Catalog, declaration: TableDeclaration, captured: bool) -> int:
+    key, table = _key_columns(declaration, captured), f'bronze."{declaration.table}"'
+    return _bronze_scalar(
+        catalog, declaration, f"SELECT count(*) FROM (SELECT {key} FROM {table} GROUP BY ALL HAVING count(*) > 1)"
+    )
+
+
+def _live_keys(catalog: Catalog, declaration: TableDeclaration) -> int:
+    """The keys whose latest version in a captured table is not a delete: the rows the source has."""
+    key = ", ".join(f'"{column}"' for column in declaration.key)
+    newest_first = f"{COMMIT_LSN} DESC, {CHANGE_SEQUENCE} DESC NULLS LAST"
+    latest = f'''SELECT {OPERATION} FROM bronze."{declaration.table}"
+        QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {newest_first}) = 1'''
+    return _bronze_scalar(catalog, declaration, f"SELECT count(*) FROM ({latest}) WHERE {OPERATION} <> 'delete'")
 
 
 def _source_rows(source: SourceDatabase, declaration: TableDeclaration, cursor: str | None) -> int:
     table = declaration.source.table
-    if declaration.source.load is LoadMode.FULL:
+    if declaration.load_mode(source.kind) is not LoadMode.INCREMENTAL:
         return source.count(table)
     if cursor is None:
         return 0
@@ -105,7 +123,11 @@ def _reconciliation(
     description = (
         f"bronze has {rows} row(s) and its quarantine {quarantined}, the source {expected} up to the recorded position"
     )
-    if rows + quarantined < expected and cursor is not None and declaration.source.load is LoadMode.INCREMENTAL:
+    if (
+        rows + quarantined < expected
+        and cursor is not None
+        and declaration.load_mode(source.kind) is LoadMode.INCREMENTAL
+    ):
         ranges = _missing_cursor_ranges(catalog, source, declaration, cursor)
         if ranges:
             metadata["missing_ranges"] = _spelled(ranges)
@@ -116,21 +138,38 @@ def _reconciliation(
     return CheckOutcome(RECONCILES_WITH_SOURCE, rows + quarantined == expected, description, metadata)
 
 
+def _captured_reconciliation(catalog: Catalog, source: SourceDatabase, declaration: TableDeclaration) -> CheckOutcome:
+    live, expected = _live_keys(catalog, declaration), source.count(declaration.source.table)
+    description = (
+        f"bronze holds {live} live key(s) (their latest change not a delete), the source {expected} row(s) now; "
+        "changes committed after the load's bound wait for the next run"
+    )
+    metadata: dict[str, int | str] = {"live_keys": live, "source_rows": expected}
+    return CheckOutcome(RECONCILES_WITH_SOURCE, live == expected, description, metadata, warning=True)
+
+
 def check_bronze_table(catalog: Catalog, source: SourceDatabase, declaration: TableDeclaration) -> list[CheckOutcome]:
     table = catalog.load_table(("bronze", declaration.table))
+    captured = declaration.load_mode(source.kind) is LoadMode.CDC
     rows = current_row_count(table)
     quarantined = quarantined_rows(catalog, declaration)
-    duplicates = _key_duplicates(catalog, declaration) if rows else 0
+    duplicates = _key_duplicates(catalog, declaration, captured) if rows else 0
+    reconciliation = (
+        _captured_reconciliation(catalog, source, declaration)
+        if captured
+        else _reconciliation(catalog, source, declaration, rows, quarantined, recorded(table, CURSOR))
+    )
     return [
         CheckOutcome(
             KEY_UNIQUE,
             duplicates == 0,
-            f"{duplicates} key value(s) of ({', '.join(declaration.key)}) occur more than once",
+            f"{duplicates} value(s) of ({_key_columns(declaration, captured)}) occur more than once",
             {"duplicate_keys": duplicates},
-            warning=True,
+            # Two copies of one change break exactly-once; two copies of a key are a backfill's.
+            warning=not captured,
         ),
         CheckOutcome(NOT_EMPTY, rows > 0, f"{rows} row(s)", {"rows": rows}),
-        _reconciliation(catalog, source, declaration, rows, quarantined, recorded(table, CURSOR)),
+        reconciliation,
         CheckOutcome(
             NO_QUARANTINED_ROWS,
             quarantined == 0,

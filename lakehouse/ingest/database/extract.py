@@ -9,9 +9,10 @@ leaves the table and its position untouched, and a re-run picks up from there.
 import hashlib
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
@@ -21,8 +22,9 @@ from lakehouse.iceberg.catalog import bronze_table, quarantine_name
 from lakehouse.iceberg.commits import commit_load, missing_columns, recorded, retry_on_conflict
 from lakehouse.iceberg.declarations import LoadMode, TableDeclaration
 from lakehouse.ingest.chunks import prefetched, rechunk, with_lineage
+from lakehouse.ingest.database.changes import ChangeCapture, ChangeDetails
 from lakehouse.ingest.database.quarantine import quarantine
-from lakehouse.ingest.database.source import CursorRange, SourceDatabase
+from lakehouse.ingest.database.source import CursorRange, SourceDatabase, SourceError
 from lakehouse.ingest.results import LoadResult, load_result
 from lakehouse.ingest.rows import declared_schema, split_by_schema
 from lakehouse.settings import EXTRACT_CHUNK_ROWS
@@ -58,6 +60,9 @@ class DatabaseDetails:
     """Source columns beyond the declared ones, which the table gained."""
 
 
+DatabaseLoad = LoadResult[DatabaseDetails] | LoadResult[ChangeDetails]
+
+
 def _fingerprint(rows: pa.Table) -> str:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, rows.schema) as writer:
@@ -80,6 +85,7 @@ class Extraction:
         self.declaration = declaration
         self.chunk_rows = chunk_rows
         self.target = declared_schema(declaration)
+        self.mode = declaration.load_mode(source.kind)
 
     @property
     def source_table(self) -> str:
@@ -152,7 +158,12 @@ class Extraction:
         return Loaded(written, position, quarantined=sum(quarantined))
 
     def _load(self, table: Table, columns: list[str]) -> Loaded:
-        if self.declaration.source.load is LoadMode.FULL:
+        if self.mode is LoadMode.CDC:
+            raise SourceError(
+                f"bronze.{self.declaration.table} is captured from {self.source.display_url}'s change log: "
+                "`extract_tables` loads it, with the source's other captured tables, by `ChangeCapture`"
+            )
+        if self.mode is LoadMode.FULL:
             return self._load_whole(table, columns)
         return self._load_increment(table, columns)
 
@@ -180,8 +191,9 @@ class Extraction:
 
     def _load_missing(self, table: Table, columns: list[str], first: int | None, last: int | None) -> Loaded:
         name, cursor_column = f"bronze.{self.declaration.table}", self.declaration.source.cursor
-        if self.declaration.source.load is not LoadMode.INCREMENTAL or cursor_column is None:
-            raise BackfillError(f"{name} is loaded whole on every run: only incremental tables have rows to backfill")
+        if self.mode is not LoadMode.INCREMENTAL or cursor_column is None:
+            how = "whole on every run" if self.mode is LoadMode.FULL else "by change capture"
+            raise BackfillError(f"{name} is loaded {how}: only incremental tables have rows to backfill")
         cursor = recorded(table, CURSOR)
         if cursor is None:
             raise BackfillError(f"{name} was never loaded: run its extraction (`lakehouse materialize`) first")
@@ -210,17 +222,30 @@ def extract_tables(
     *,
     chunk_rows: int,
     concurrency: int,
-) -> Iterator[tuple[TableDeclaration, LoadResult[DatabaseDetails] | Exception]]:
+) -> Iterator[tuple[TableDeclaration, DatabaseLoad | Exception]]:
     """Load several tables at once, yielding each outcome as it completes; one failure stops no other.
 
-    Incremental (fact) tables start first: they take longest, and the small dimension tables fill
-    the gaps around them.
+    The tables captured from the source's change log load together, from one slot, in one of the
+    threads. Incremental (fact) tables start first: they take longest, and the small dimension
+    tables fill the gaps around them.
     """
-    ordered = sorted(declarations, key=lambda d: d.source.load is not LoadMode.INCREMENTAL)
+    captured = [d for d in declarations if d.load_mode(source.kind) is LoadMode.CDC]
+    extracted = sorted(
+        (d for d in declarations if d not in captured),
+        key=lambda d: d.load_mode(source.kind) is not LoadMode.INCREMENTAL,
+    )
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        futures = {pool.submit(Extraction(catalog, source, d, chunk_rows).run): d for d in ordered}
+        futures: dict[Future[Any], list[TableDeclaration]] = {}
+        if captured:
+            futures[pool.submit(ChangeCapture(catalog, source, captured, chunk_rows).run)] = captured
+        for declaration in extracted:
+            futures[pool.submit(Extraction(catalog, source, declaration, chunk_rows).run)] = [declaration]
         for future in as_completed(futures):
+            tables = futures[future]
             try:
-                yield futures[future], future.result()
+                outcome = future.result()
             except Exception as error:
-                yield futures[future], error
+                for declaration in tables:
+                    yield declaration, error
+                continue
+            yield from zip(tables, outcome if isinstance(outcome, list) else [outcome], strict=True)

@@ -104,8 +104,13 @@ class SourceDatabase:
         return f"{self.url.get_backend_name()}:{database}"
 
     @property
+    def kind(self) -> str:
+        """The SQLAlchemy backend: ``postgresql`` or ``sqlite``."""
+        return self.url.get_backend_name()
+
+    @property
     def is_sqlite(self) -> bool:
-        return self.url.get_backend_name() == "sqlite"
+        return self.kind == "sqlite"
 
     @cached_property
     def engine(self) -> sa.Engine:
@@ -176,8 +181,12 @@ class SourceDatabase:
             query = self._select(table, columns, cursor_range)
         return str(query.compile(self.engine, compile_kwargs={"literal_binds": True}))
 
-    def read(self, table: str, columns: list[str], cursor_range: CursorRange | None = None) -> pa.RecordBatchReader:
-        """Stream the selected rows as Arrow record batches; the connection closes when the stream ends."""
+    def read(
+        self, table: str, columns: list[str], cursor_range: CursorRange | None = None, *, snapshot: str | None = None
+    ) -> pa.RecordBatchReader:
+        """Stream the selected rows as Arrow record batches; the connection closes when the stream ends.
+        ``snapshot`` is a snapshot PostgreSQL exported (a replication slot's starting point): the rows
+        are read as they stood in it."""
         sql = self.select_sql(table, columns, cursor_range)
         failure = f"reading {table!r} from {self.display_url} failed"
         connection = adbc_connect(self.url)
@@ -185,6 +194,10 @@ class SourceDatabase:
             cursor = connection.cursor()
             if self.is_sqlite:
                 cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": SQLITE_BATCH_ROWS})
+            if snapshot is not None:
+                # The connection's transaction has run nothing yet: it may still take the snapshot.
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
             cursor.execute(sql)
             reader = cursor.fetch_record_batch()
         except adbc_dbapi.Error as error:

@@ -1,0 +1,199 @@
+"""Change capture from a real PostgreSQL's log: every insert, update and delete reaches bronze
+exactly once, through crashes at every point, and a slot that cannot be trusted stops the run."""
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import psycopg
+import pyarrow as pa
+import pytest
+from pyiceberg.catalog import Catalog
+
+from lakehouse.iceberg.catalog import catalog_for
+from lakehouse.iceberg.declarations import CHANGE_SEQUENCE, COMMIT_LSN, LoadMode, bronze_declarations
+from lakehouse.ingest.database.changes import CaptureError, ChangeCapture, replication_name
+from lakehouse.ingest.database.source import SourceDatabase
+from lakehouse.settings import CHECKOUT_ROOT, Settings
+from lakehouse_dev.generators.northwind.generator import parse_scale
+from lakehouse_dev.generators.northwind.load import write_northwind
+from lakehouse_dev.services.postgres import PostgresServer
+
+pytestmark = pytest.mark.stack
+
+CAPTURED = [d for d in bronze_declarations() if d.load_mode("postgresql") is LoadMode.CDC]
+# What a run of the pipeline would see: an order shipped, a line corrected, a line and an order
+# removed, and a new order with a line.
+CHANGES = [
+    "UPDATE orders SET shipped_date = DATE '1998-06-01' WHERE order_id = 10248",
+    "UPDATE order_details SET quantity = quantity + 5 WHERE order_id = 10249",
+    "DELETE FROM order_details WHERE order_id = 10250",
+    "DELETE FROM order_details WHERE order_id = 10251; DELETE FROM orders WHERE order_id = 10251",
+    "INSERT INTO orders (order_id, customer_id, employee_id, order_date, ship_country) "
+    "VALUES (20001, 'ALFKI', 1, DATE '1998-06-02', 'Germany')",
+    "INSERT INTO order_details (order_id, product_id, unit_price, quantity, discount) VALUES (20001, 11, 14, 3, 0)",
+]
+
+
+@pytest.fixture
+def source_url(postgres: PostgresServer) -> Iterator[str]:
+    """A classic Northwind database of this test's own, as the admin; dropped with its slot after."""
+    database = f"cdc_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres.url("postgres", driver="postgresql"), autocommit=True) as server:
+        server.execute(f"CREATE DATABASE {database}")
+    url = postgres.url(database)
+    write_northwind(url, parse_scale("classic"))
+    yield url
+    with psycopg.connect(postgres.url("postgres", driver="postgresql"), autocommit=True) as server:
+        server.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE %s",
+            [f"%{database}%"],
+        )
+        server.execute(f"DROP DATABASE {database} WITH (FORCE)")
+
+
+@pytest.fixture
+def catalog(tmp_path: Path, source_url: str) -> Catalog:
+    return catalog_for(Settings(home=tmp_path / "lakehouse", source_url=source_url))
+
+
+def capture(catalog: Catalog, source_url: str) -> dict[str, int]:
+    """One run; the rows each table's commit wrote."""
+    results = ChangeCapture(catalog, SourceDatabase(source_url), CAPTURED, chunk_rows=1000).run()
+    return {result.table: result.rows_written for result in results}
+
+
+def change_source(source_url: str, *statements: str) -> None:
+    with psycopg.connect(source_url.replace("+psycopg", ""), autocommit=True) as connection:
+        for statement in statements:
+            connection.execute(statement)
+
+
+def bronze(catalog: Catalog, table: str) -> pa.Table:
+    return catalog.load_table(("bronze", table)).scan().to_arrow()
+
+
+def current_rows(catalog: Catalog, table: str) -> pa.Table:
+    """Each key's latest version in bronze, unless a delete: what staging keeps (macros/versions.sql)."""
+    declaration = next(d for d in CAPTURED if d.table == table)
+    key, columns = ", ".join(declaration.key), ", ".join(declaration.column_names)
+    versions = bronze(catalog, table)  # noqa: F841 (read by DuckDB by name)
+    order = (CHECKOUT_ROOT / "dbt" / "macros" / "versions.sql").read_text().split("{% macro latest_version_first() -%}")
+    latest_first = order[1].split("{%- endmacro %}")[0].strip()
+    return duckdb.sql(
+        f"SELECT {columns} FROM versions "
+        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {latest_first}) = 1 "
+        f"AND _operation IS DISTINCT FROM 'delete' ORDER BY {key}"
+    ).to_arrow_table()
+
+
+def source_rows(source_url: str, table: str) -> pa.Table:
+    declaration = next(d for d in CAPTURED if d.table == table)
+    rows = SourceDatabase(source_url).read(declaration.source.table, declaration.column_names).read_all()
+    return rows.sort_by([(column, "ascending") for column in declaration.key])
+
+
+def assert_bronze_is_the_source(catalog: Catalog, source_url: str) -> None:
+    for declaration in CAPTURED:
+        expected = source_rows(source_url, declaration.table)
+        actual = current_rows(catalog, declaration.table).cast(expected.schema)
+        assert actual.num_rows == expected.num_rows > 0, declaration.table
+        assert actual.equals(expected), declaration.table
+
+
+def assert_each_change_once(catalog: Catalog) -> None:
+    for declaration in CAPTURED:
+        versions = bronze(catalog, declaration.table)
+        identity = versions.select([*declaration.key, COMMIT_LSN, CHANGE_SEQUENCE])
+        assert identity.group_by(identity.column_names).aggregate([]).num_rows == versions.num_rows
+
+
+def test_the_snapshot_then_every_insert_update_and_delete_reach_bronze(catalog: Catalog, source_url: str) -> None:
+    assert capture(catalog, source_url) == {"bronze.orders": 830, "bronze.order_details": 2155}
+    assert_bronze_is_the_source(catalog, source_url)
+    change_source(source_url, *CHANGES)
+    written = capture(catalog, source_url)
+    # Orders: one update, one delete, one insert; lines: the corrected ones, the deleted ones, one insert.
+    assert written["bronze.orders"] == 3
+    assert_bronze_is_the_source(catalog, source_url)
+    assert_each_change_once(catalog)
+    operations = bronze(catalog, "orders").filter(pa.compute.field("order_id") == 10251)["_operation"].to_pylist()
+    assert sorted(operations) == ["delete", "snapshot"]
+    # Nothing new: nothing written, and a run reads nothing twice.
+    assert capture(catalog, source_url) == {"bronze.orders": 0, "bronze.order_details": 0}
+
+
+def run_killed(catalog: Catalog, source_url: str, home: Path, point: str) -> None:
+    died = subprocess.run(
+        [sys.executable, "-m", "tests.stack.capture_killed", str(home), source_url, point],
+        cwd=CHECKOUT_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert died.returncode == -9, died.stderr
+
+
+@pytest.mark.parametrize("point", ["before-commit", "between-commits", "before-advance"])
+def test_a_run_killed_at_any_point_and_run_again_loses_and_repeats_nothing(
+    catalog: Catalog, source_url: str, tmp_path: Path, point: str
+) -> None:
+    capture(catalog, source_url)
+    change_source(source_url, *CHANGES)
+    run_killed(catalog, source_url, tmp_path / "lakehouse", point)
+    capture(catalog, source_url)
+    assert_bronze_is_the_source(catalog, source_url)
+    assert_each_change_once(catalog)
+    # The changes after the crash load once too.
+    change_source(source_url, "UPDATE order_details SET discount = 0.1 WHERE order_id = 10252")
+    capture(catalog, source_url)
+    assert_bronze_is_the_source(catalog, source_url)
+    assert_each_change_once(catalog)
+
+
+def test_a_first_snapshot_killed_between_its_commits_is_taken_again(
+    catalog: Catalog, source_url: str, tmp_path: Path
+) -> None:
+    run_killed(catalog, source_url, tmp_path / "lakehouse", "between-commits")
+    capture(catalog, source_url)
+    assert_bronze_is_the_source(catalog, source_url)
+    change_source(source_url, *CHANGES)
+    capture(catalog, source_url)
+    assert_bronze_is_the_source(catalog, source_url)
+    assert_each_change_once(catalog)
+
+
+def test_a_dropped_slot_stops_the_run_until_a_resnapshot(catalog: Catalog, source_url: str) -> None:
+    capture(catalog, source_url)
+    slot = replication_name(SourceDatabase(source_url))
+    change_source(source_url, f"SELECT pg_drop_replication_slot('{slot}')", *CHANGES)
+    with pytest.raises(CaptureError, match=rf"slot {slot} does not exist.*`lakehouse cdc resnapshot`"):
+        capture(catalog, source_url)
+    ChangeCapture(catalog, SourceDatabase(source_url), CAPTURED, chunk_rows=1000).resnapshot()
+    assert_bronze_is_the_source(catalog, source_url)
+
+
+def test_a_slot_behind_where_bronze_last_read_is_reported_not_reread(catalog: Catalog, source_url: str) -> None:
+    capture(catalog, source_url)
+    slot = replication_name(SourceDatabase(source_url))
+    # A copy of the slot as it stands now, put back after two runs: as a restored server's would be.
+    change_source(source_url, f"SELECT pg_copy_logical_replication_slot('{slot}', '{slot}_copy')")
+    for statement in CHANGES[:2]:
+        change_source(source_url, statement)
+        capture(catalog, source_url)
+    change_source(
+        source_url,
+        f"SELECT pg_drop_replication_slot('{slot}')",
+        f"SELECT pg_copy_logical_replication_slot('{slot}_copy', '{slot}')",
+    )
+    with pytest.raises(CaptureError, match=rf"slot {slot} stands at .*, before .* where bronze\.\w+'s last read"):
+        capture(catalog, source_url)
+
+
+def test_a_truncation_stops_the_run_with_what_to_do(catalog: Catalog, source_url: str) -> None:
+    capture(catalog, source_url)
+    change_source(source_url, "TRUNCATE order_details")
+    with pytest.raises(CaptureError, match=r"TRUNCATE of public\.order_details.*`lakehouse cdc resnapshot`"):
+        capture(catalog, source_url)
