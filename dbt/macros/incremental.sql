@@ -77,9 +77,12 @@
 {#-
   The CTEs that give an incremental aggregate its input, `name`: on an `incremental` run (the model
   asks is_incremental() once), the rows of `relation` in the groups that changed (`changed_groups`,
-  also a CTE, `changed`, for `unchanged_rows`); otherwise every row of `relation`.
+  also a CTE, `changed`, for `unchanged_rows`); otherwise every row of `relation`. `live`, when
+  given, is the condition a row must meet to count (a removed line's row only marks its group as
+  changed).
 -#}
-{% macro changed_groups_input(incremental, name, relation, group_expression, watermark, replaced_expression=none) -%}
+{% macro changed_groups_input(incremental, name, relation, group_expression, watermark, replaced_expression=none, live=none) -%}
+  {%- set counted = ' where ' ~ live if live is not none else '' -%}
   {%- if incremental -%}
 changed as (
     {{ changed_groups(relation, group_expression, watermark, replaced_expression) }}
@@ -88,11 +91,11 @@ changed as (
 {{ name }} as (
     select input.*
     from {{ relation }} as input
-    inner join changed on changed.group_value is not distinct from {{ group_expression }}
+    inner join changed on changed.group_value is not distinct from {{ group_expression }}{{ counted }}
 )
   {%- else -%}
 {{ name }} as (
-    select * from {{ relation }}
+    select * from {{ relation }}{{ counted }}
 )
   {%- endif -%}
 {%- endmacro %}

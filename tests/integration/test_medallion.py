@@ -266,6 +266,7 @@ def test_the_dbt_unit_tests_pass(classic_lakehouse: BuiltLakehouse) -> None:
     assert invocation.is_successful(), [(r["unique_id"], r["status"], r["message"]) for r in results]
     assert sorted(r["unique_id"].split(".")[-1] for r in results if r["status"] == "pass") == [
         "daily_revenue_refreshes_only_the_days_that_changed",
+        "sales_master_applies_the_source_changes_incrementally",
         "sales_master_merges_oltp_and_marketplace_lines",
         "sales_master_merges_only_new_lines_incrementally",
         "sales_unified_drops_events_the_batch_has",

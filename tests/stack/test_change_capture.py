@@ -7,12 +7,15 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from pyiceberg.catalog import Catalog
 
+from lakehouse.engine import engine_for
 from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.iceberg.declarations import CHANGE_SEQUENCE, COMMIT_LSN, LoadMode, bronze_declarations
 from lakehouse.ingest.database.changes import CaptureError, ChangeCapture, replication_name
@@ -21,6 +24,7 @@ from lakehouse.settings import CHECKOUT_ROOT, Settings
 from lakehouse_dev.generators.northwind.generator import parse_scale
 from lakehouse_dev.generators.northwind.load import write_northwind
 from lakehouse_dev.services.postgres import PostgresServer
+from tests.medallion import materialize_medallion
 
 pytestmark = pytest.mark.stack
 
@@ -120,7 +124,7 @@ def test_the_snapshot_then_every_insert_update_and_delete_reach_bronze(catalog: 
     assert written["bronze.orders"] == 3
     assert_bronze_is_the_source(catalog, source_url)
     assert_each_change_once(catalog)
-    operations = bronze(catalog, "orders").filter(pa.compute.field("order_id") == 10251)["_operation"].to_pylist()
+    operations = bronze(catalog, "orders").filter(pc.field("order_id") == 10251)["_operation"].to_pylist()
     assert sorted(operations) == ["delete", "snapshot"]
     # Nothing new: nothing written, and a run reads nothing twice.
     assert capture(catalog, source_url) == {"bronze.orders": 0, "bronze.order_details": 0}
@@ -197,3 +201,39 @@ def test_a_truncation_stops_the_run_with_what_to_do(catalog: Catalog, source_url
     change_source(source_url, "TRUNCATE order_details")
     with pytest.raises(CaptureError, match=r"TRUNCATE of public\.order_details.*`lakehouse cdc resnapshot`"):
         capture(catalog, source_url)
+
+
+# Revenue per order day as gold computes it (stg_order_details' decimals, line_total unrounded),
+# computed by PostgreSQL from its own tables.
+DAILY_REVENUE_IN_POSTGRESQL = """
+SELECT o.order_date, count(DISTINCT o.order_id), count(*), sum(d.quantity),
+       round(sum(d.unit_price::numeric(10, 2) * d.quantity * (1 - d.discount::numeric(4, 2))), 2)
+FROM order_details AS d JOIN orders AS o USING (order_id)
+GROUP BY o.order_date ORDER BY o.order_date
+"""
+
+
+def test_gold_reflects_updates_and_deletes_as_postgresql_computes_them(tmp_path: Path, source_url: str) -> None:
+    settings = Settings(home=tmp_path / "lakehouse", source_url=source_url)
+    removed_lines = int(
+        pc.sum(pc.is_in(source_rows(source_url, "order_details")["order_id"], pa.array([10250, 10251]))).as_py()
+    )
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert materialize_medallion(settings, instance).success
+        change_source(source_url, *CHANGES)
+        assert materialize_medallion(settings, instance).success
+    with psycopg.connect(source_url.replace("+psycopg", "")) as connection:
+        expected = [tuple(row) for row in connection.execute(DAILY_REVENUE_IN_POSTGRESQL).fetchall()]
+    engine = engine_for(settings)
+    try:
+        daily = engine.records(
+            "SELECT order_date, orders, order_lines, units, revenue FROM gold.daily_revenue ORDER BY order_date"
+        )
+        shipped = engine.scalar("SELECT shipped_date FROM silver.sales_master WHERE order_id = 10248 LIMIT 1")
+        removed = engine.scalar("SELECT count(*) FROM silver.sales_master WHERE _removed")
+    finally:
+        engine.close()
+    assert [tuple(row.values()) for row in daily.rows] == expected
+    assert str(shipped) == "1998-06-01"
+    # Order 10250's lines, and order 10251's with the order.
+    assert removed == removed_lines > 0

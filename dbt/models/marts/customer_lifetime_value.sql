@@ -9,7 +9,7 @@ with per_customer as (
         max(order_date) as last_order_date
     from {{ ref('sales_master') }}
     -- Marketplace buyers who are not Northwind customers have no customer_id.
-    where customer_id is not null
+    where customer_id is not null and _removed is distinct from true
     group by customer_id
 )
 

@@ -8,7 +8,7 @@ with per_customer as (
         sum(line_total) as monetary
     from {{ ref('sales_master') }}
     -- Marketplace buyers who are not Northwind customers have no customer_id.
-    where customer_id is not null
+    where customer_id is not null and _removed is distinct from true
     group by customer_id
 ),
 

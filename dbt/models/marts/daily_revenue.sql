@@ -4,7 +4,7 @@
 -- last build are on, or were moved from by a correction, and keeps every other day as it stands.
 {%- set incremental = is_incremental() %}
 
-with {{ changed_groups_input(incremental, 'lines', ref('sales_master'), 'order_date', '_merged_at', '_replaced_order_date') }},
+with {{ changed_groups_input(incremental, 'lines', ref('sales_master'), 'order_date', '_merged_at', '_replaced_order_date', '_removed is distinct from true') }},
 
 recomputed as (
     select

@@ -4,7 +4,7 @@
 -- merged since the last build (and of the versions they replaced), keeping the others as they stand.
 {%- set incremental = is_incremental() %}
 
-with {{ changed_groups_input(incremental, 'lines', ref('sales_master'), 'category_name', '_merged_at', '_replaced_category_name') }},
+with {{ changed_groups_input(incremental, 'lines', ref('sales_master'), 'category_name', '_merged_at', '_replaced_category_name', '_removed is distinct from true') }},
 
 recomputed as (
     select

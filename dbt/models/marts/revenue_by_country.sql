@@ -5,7 +5,7 @@
 -- countries' figures as they stand, and ranks them all again.
 {%- set incremental = is_incremental() %}
 
-with {{ changed_groups_input(incremental, 'lines', ref('sales_master'), 'customer_country', '_merged_at', '_replaced_customer_country') }},
+with {{ changed_groups_input(incremental, 'lines', ref('sales_master'), 'customer_country', '_merged_at', '_replaced_customer_country', '_removed is distinct from true') }},
 
 by_country as (
     select

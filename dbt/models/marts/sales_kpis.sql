@@ -7,6 +7,7 @@ with totals as (
         min(order_date) as first_order_date,
         max(order_date) as last_order_date
     from {{ ref('sales_master') }}
+    where _removed is distinct from true
 )
 
 select

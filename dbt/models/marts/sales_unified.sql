@@ -3,7 +3,8 @@
 -- De-duplication rule: events are first reduced to one per event_id (stg_sales_events). An event
 -- describes a Northwind order line, so once the batch has extracted that line (an `oltp` row of
 -- sales_master with the same order_id and product_id) the batch row stands and the event is
--- dropped; until then the event stands in for it, with layer `speed`.
+-- dropped; until then the event stands in for it, with layer `speed`. A line removed from the
+-- source stays removed: its event does not stand in for it.
 with batch_lines as (
     select
         'batch' as layer,
@@ -18,6 +19,7 @@ with batch_lines as (
         discount,
         line_total
     from {{ ref('sales_master') }}
+    where _removed is distinct from true
 ),
 
 events_not_in_batch as (

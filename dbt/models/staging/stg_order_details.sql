@@ -7,11 +7,12 @@ with copies as (
         cast(unit_price as decimal(10, 2)) as unit_price,
         cast(quantity as integer) as quantity,
         cast(discount as decimal(4, 2)) as discount,
+        _commit_lsn as _source_lsn,
         _operation,
         row_number() over (partition by order_id, product_id order by {{ latest_version_first() }}) as copy_rank
     from {{ source('bronze', 'order_details') }}
 )
 
-select order_id, product_id, unit_price, quantity, discount
+select order_id, product_id, unit_price, quantity, discount, _source_lsn
 from copies
 where copy_rank = 1 and _operation is distinct from 'delete'

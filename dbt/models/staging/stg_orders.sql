@@ -12,6 +12,7 @@ with copies as (
         ship_name,
         ship_city,
         {{ standardise_country('ship_country') }} as ship_country,
+        _commit_lsn as _source_lsn,
         _operation,
         row_number() over (partition by order_id order by {{ latest_version_first() }}) as copy_rank
     from {{ source('bronze', 'orders') }}
@@ -19,6 +20,6 @@ with copies as (
 
 select
     order_id, customer_id, employee_id, order_date, required_date, shipped_date,
-    ship_via, freight, ship_name, ship_city, ship_country
+    ship_via, freight, ship_name, ship_city, ship_country, _source_lsn
 from copies
 where copy_rank = 1 and _operation is distinct from 'delete'
