@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from typer._click.core import Context as ClickContext
 
     from lakehouse.engine import QueryEngine, Records
+    from lakehouse.ingest.database.changes import ChangeCapture
     from lakehouse.observability.exporter import LakehouseCollector
     from lakehouse.settings import Settings
 
@@ -969,6 +970,55 @@ def security_users() -> None:
 
     for user, role in sorted(security_files(_settings()).trino_logins.users().items()):
         typer.echo(f"{user}\t{role}")
+
+
+cdc = typer.Typer(help="Change capture from the source's log: its replication slot, and a new snapshot.")
+app.add_typer(cdc, name="cdc")
+
+
+def _capture() -> "ChangeCapture":
+    from lakehouse.iceberg.catalog import catalog_for
+    from lakehouse.iceberg.declarations import LoadMode, bronze_declarations
+    from lakehouse.ingest.database.changes import ChangeCapture
+    from lakehouse.ingest.database.source import SourceDatabase
+
+    settings = _settings(catalog=True)
+    source = SourceDatabase(settings.source_url)
+    captured = [d for d in bronze_declarations() if d.load_mode(source.kind) is LoadMode.CDC]
+    if not captured:
+        raise Fault(f"no table is captured from {source.display_url}: no declaration in iceberg/ loads cdc from it")
+    return ChangeCapture(catalog_for(settings), source, captured, settings.extract_chunk_rows)
+
+
+@cdc.command("status")
+def cdc_status() -> None:
+    """The replication slot: where it stands, the log it keeps on the source server, and how to
+    drop it."""
+    from lakehouse.ingest.database.changes import slot_status
+    from lakehouse.ingest.database.pgoutput import format_lsn
+
+    capture = _capture()
+    status = slot_status(capture.source)
+    if status.slot is None:
+        say(f"no replication slot {capture.slot_name} yet: the first load of the captured tables creates it")
+        return
+    say(
+        f"slot {status.slot.name} at {format_lsn(status.slot.confirmed)}, the server at "
+        f"{format_lsn(status.server_position)}: {status.pending_bytes:,} bytes of log past the slot, "
+        f"{status.retained_bytes:,} bytes kept on the server for it"
+    )
+    say(
+        f"to stop capturing, drop it (the server then recycles that log): SELECT pg_drop_replication_slot("
+        f"'{status.slot.name}'); a later load then asks for `lakehouse cdc resnapshot`"
+    )
+
+
+@cdc.command("resnapshot")
+def cdc_resnapshot() -> None:
+    """Drop the slot and load every captured table again from a new slot's snapshot: after the
+    slot was dropped or moved, the source restored, or a table truncated."""
+    for result in _capture().resnapshot():
+        say(f"{result.table}: {result.rows_written:,} rows from the snapshot at {result.details.position}")
 
 
 services = typer.Typer(help="The stack's servers (PostgreSQL, MinIO, Kafka, Trino), run without Docker.")

@@ -26,9 +26,12 @@ from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.iceberg.declarations import (
     BronzeTableDeclaration,
     LandingDeclaration,
+    LoadMode,
+    TableDeclaration,
     TopicDeclaration,
     all_declarations,
 )
+from lakehouse.ingest.database.source import SourceDatabase
 from lakehouse.ingest.landing.store import landing_store
 from lakehouse.instance import prepare_dagster_home
 from lakehouse.observability import metrics
@@ -36,6 +39,7 @@ from lakehouse.observability.metrics import Sample, families
 from lakehouse.observability.orchestration import DagsterSource
 from lakehouse.observability.sources import (
     CatalogSource,
+    ChangeCaptureSource,
     KafkaSource,
     LandingSource,
     Source,
@@ -123,13 +127,17 @@ def lakehouse_collector(
     settings: Settings, declarations: Sequence[BronzeTableDeclaration] | None = None
 ) -> LakehouseCollector:
     """The collector of the lakehouse the settings name, whose bronze tables ``declarations`` (by
-    default those of `iceberg/`) declare: Kafka only where a broker is set."""
+    default those of `iceberg/`) declare: Kafka only where a broker is set, the change capture's
+    slot only where a table is captured from the source's log."""
     declared = all_declarations() if declarations is None else declarations
     datasets = [d for d in declared if isinstance(d, LandingDeclaration)]
     topics = [d for d in declared if isinstance(d, TopicDeclaration)]
     sources: list[Source] = [LandingSource(landing_store(settings), datasets)]
     if settings.kafka_bootstrap_servers:
         sources.append(KafkaSource(settings.kafka_bootstrap_servers, topics))
+    kind = SourceDatabase(settings.source_url).kind
+    if any(isinstance(d, TableDeclaration) and d.load_mode(kind) is LoadMode.CDC for d in declared):
+        sources.append(ChangeCaptureSource(SourceDatabase(settings.source_url)))
     sources.append(DagsterSource(lambda: _open_instance(settings)))
     catalog = CatalogSource(lambda: catalog_for(settings), scheduled_tables(declared))
     return LakehouseCollector(catalog, sources)

@@ -72,6 +72,16 @@ KAFKA_LAG = _gauge(
 KAFKA_END_OFFSET = _gauge(
     "lakehouse_kafka_end_offset", "The offset the partition's next message will get.", "topic", "partition"
 )
+CDC_SLOT_RETAINED = _gauge(
+    "lakehouse_cdc_slot_retained_bytes",
+    "Write-ahead log the change capture's replication slot keeps on the source server.",
+    "slot",
+)
+CDC_SLOT_PENDING = _gauge(
+    "lakehouse_cdc_slot_pending_bytes",
+    "Log the source server wrote past the slot's position: captured changes wait there for the next run.",
+    "slot",
+)
 LANDING_PENDING_FILES = _gauge(
     "lakehouse_landing_pending_files", "Landing files delivered and not taken yet.", "table", "dataset"
 )
@@ -117,6 +127,8 @@ METRICS: tuple[MetricSpec, ...] = (
     INGESTED_ROWS,
     KAFKA_LAG,
     KAFKA_END_OFFSET,
+    CDC_SLOT_RETAINED,
+    CDC_SLOT_PENDING,
     LANDING_PENDING_FILES,
     LANDING_PENDING_BYTES,
     QUARANTINED_FILES,

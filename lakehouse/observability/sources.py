@@ -19,6 +19,8 @@ from lakehouse.iceberg.declarations import (
     TableDeclaration,
     TopicDeclaration,
 )
+from lakehouse.ingest.database.changes import slot_status
+from lakehouse.ingest.database.source import SourceDatabase
 from lakehouse.ingest.events.client import TopicClient, consumer_group
 from lakehouse.ingest.landing.store import LandingStore
 from lakehouse.ingest.landing.tracking import REASON_SUFFIX, dataset_prefix, quarantine_path
@@ -172,3 +174,22 @@ class LandingSource:
             samples.append(Sample(metrics.LANDING_PENDING_FILES, labels, len(pending)))
             samples.append(Sample(metrics.LANDING_PENDING_BYTES, labels, sum(listed.size for listed in pending)))
         return samples
+
+
+@dataclass
+class ChangeCaptureSource:
+    """The change capture's replication slot on the source server: the log it keeps, and how far
+    the server is past it. No sample while the slot does not exist (before the first load)."""
+
+    source: SourceDatabase
+    name: str = "cdc"
+
+    def samples(self, tables: Tables) -> list[Sample]:
+        status = slot_status(self.source)
+        if status.slot is None:
+            return []
+        labels = (status.slot.name,)
+        return [
+            Sample(metrics.CDC_SLOT_RETAINED, labels, status.retained_bytes),
+            Sample(metrics.CDC_SLOT_PENDING, labels, status.pending_bytes),
+        ]

@@ -14,7 +14,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from pyiceberg.catalog import Catalog
+from typer.testing import CliRunner
 
+from lakehouse.cli import app
+from lakehouse.defs.database.resources import SourceDatabaseResource
+from lakehouse.defs.database.sensors import build_change_sensor
 from lakehouse.engine import engine_for
 from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.iceberg.declarations import CHANGE_SEQUENCE, COMMIT_LSN, LoadMode, bronze_declarations
@@ -237,3 +241,46 @@ def test_gold_reflects_updates_and_deletes_as_postgresql_computes_them(tmp_path:
     assert str(shipped) == "1998-06-01"
     # Order 10250's lines, and order 10251's with the order.
     assert removed == removed_lines > 0
+
+
+def evaluate_sensor(source_url: str) -> dg.RunRequest | dg.SkipReason:
+    sensor = build_change_sensor(CAPTURED, interval_seconds=10)
+    resource = SourceDatabaseResource(url=source_url, chunk_rows=1000, concurrency=1)
+    with dg.DagsterInstance.ephemeral() as instance:
+        tick = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, resources={"source_database": resource}))
+    return tick.run_requests[0] if tick.run_requests else dg.SkipReason(tick.skip_message)
+
+
+def test_the_change_sensor_asks_for_a_run_only_when_a_captured_table_changed(catalog: Catalog, source_url: str) -> None:
+    assert "no replication slot" in str(evaluate_sensor(source_url).skip_message)
+    capture(catalog, source_url)
+    assert isinstance(evaluate_sensor(source_url), dg.SkipReason)
+    # Log the captured tables do not see: another table of the same database.
+    change_source(source_url, "CREATE TABLE unrelated (id int)", "INSERT INTO unrelated VALUES (1)")
+    unrelated = evaluate_sensor(source_url)
+    assert isinstance(unrelated, dg.SkipReason) and "bytes of log since the slot's position, none for" in str(
+        unrelated.skip_message
+    )
+    change_source(source_url, CHANGES[0])
+    requested = evaluate_sensor(source_url)
+    assert isinstance(requested, dg.RunRequest)
+    assert int(requested.tags["lakehouse/cdc-pending-bytes"]) > 0
+    capture(catalog, source_url)
+    assert isinstance(evaluate_sensor(source_url), dg.SkipReason)
+
+
+def test_the_cli_reports_the_slot_and_takes_a_new_snapshot(
+    catalog: Catalog, source_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path / "lakehouse"))
+    monkeypatch.setenv("LAKEHOUSE_SOURCE_URL", source_url)
+    capture(catalog, source_url)
+    slot = replication_name(SourceDatabase(source_url))
+    status = CliRunner().invoke(app, ["cdc", "status"])
+    assert status.exit_code == 0, status.output
+    assert f"slot {slot} at " in status.output and f"pg_drop_replication_slot('{slot}')" in status.output
+    change_source(source_url, f"SELECT pg_drop_replication_slot('{slot}')", *CHANGES)
+    resnapshot = CliRunner().invoke(app, ["cdc", "resnapshot"])
+    assert resnapshot.exit_code == 0, resnapshot.output
+    assert "bronze.orders: 830 rows from the snapshot at" in resnapshot.output
+    assert_bronze_is_the_source(catalog, source_url)

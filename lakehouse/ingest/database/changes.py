@@ -63,6 +63,7 @@ SNAPSHOT_POSITION = "cdc-snapshot-lsn"
 DECODE_BATCH = 100_000
 SNAPSHOT_NAME = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
 RESNAPSHOT = "lakehouse cdc resnapshot"
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 class CaptureError(Exception):
@@ -148,8 +149,23 @@ def _server_position(connection: Any) -> int:
 
 def slot_status(source: SourceDatabase) -> SlotStatus:
     """The source's capture slot and the server's position: two catalog reads."""
-    with _connect(source) as connection:
+    with _connect(source, connect_timeout=CONNECT_TIMEOUT_SECONDS) as connection:
         return SlotStatus(_slot(connection, replication_name(source)), _server_position(connection))
+
+
+def has_pending_changes(source: SourceDatabase, status: SlotStatus) -> bool:
+    """Whether the slot holds a change to a captured table before ``status``'s server position.
+
+    The server's log also moves with what no captured table sees (other databases, Dagster's own
+    storage): this decodes it, up to the first captured change or the position, consuming nothing."""
+    name = replication_name(source)
+    with _connect(source, connect_timeout=CONNECT_TIMEOUT_SECONDS) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM pg_logical_slot_peek_binary_changes(%s, %s::pg_lsn, 1, "
+            "'proto_version', '1', 'publication_names', %s)",
+            [name, format_lsn(status.server_position), name],
+        ).fetchone()
+    return bool(row[0])
 
 
 def _require_logical_decoding(connection: Any, source: SourceDatabase) -> None:
