@@ -32,7 +32,7 @@ GOLD_TIMEOUT_S = 300
 FILE_ROWS = 100
 
 
-def _gold_count(sql: str, table: str) -> int:
+def gold_count(sql: str, table: str) -> int:
     from lakehouse.engine import LocalEngine
     from lakehouse.iceberg.catalog import catalog_for
     from lakehouse.settings import load_settings
@@ -44,7 +44,7 @@ def _gold_count(sql: str, table: str) -> int:
         engine.close()
 
 
-def _wait_for(count: Callable[[], int], expected: int) -> float:
+def wait_for(count: Callable[[], int], expected: int) -> float:
     started = time.perf_counter()
     while count() < expected:
         if time.perf_counter() - started > GOLD_TIMEOUT_S:
@@ -53,7 +53,7 @@ def _wait_for(count: Callable[[], int], expected: int) -> float:
     return time.perf_counter() - started
 
 
-def _last_run_seconds(job_name: str) -> float:
+def last_run_seconds(job_name: str) -> float:
     """How long the latest run of ``job_name`` took, once it has finished (gold changes before its checks end)."""
     import dagster as dg
 
@@ -75,7 +75,7 @@ def _summary(values: list[float]) -> str:
     return f"p50 {statistics.median(values):6.1f} s   p95 {_p95(values):6.1f} s   max {max(values):6.1f} s"
 
 
-def _report(name: str, latencies: list[float], runs: list[float]) -> None:
+def report(name: str, latencies: list[float], runs: list[float]) -> None:
     if not latencies:
         return
     print(f"{name} → gold over {len(latencies)} deliveries")
@@ -84,7 +84,7 @@ def _report(name: str, latencies: list[float], runs: list[float]) -> None:
     print(f"  end to end / run, p95: {_p95(latencies) / _p95(runs):.2f}x")
 
 
-def _dagster_dev(port: int, log_file: Path) -> ServerProcess:
+def dagster_dev(port: int, log_file: Path) -> ServerProcess:
     dagster = str(Path(sys.executable).parent / "dagster")
     server = ServerProcess.spawn(
         "dagster dev", [dagster, "dev", "-m", "lakehouse.definitions", "-p", str(port)], log_file
@@ -141,28 +141,28 @@ def main() -> None:
             job = defs().resolve_job_def("medallion")
             if not job.execute_in_process(instance=instance, run_config=quiet).success:
                 raise SystemExit("the medallion job failed")
-        server = _dagster_dev(free_port(), data_dir / "dagster-dev.log")
+        server = dagster_dev(free_port(), data_dir / "dagster-dev.log")
         time.sleep(arguments.interval)
 
         def marketplace_lines() -> int:
-            return _gold_count("SELECT count(*) FROM gold.sales_unified WHERE channel = 'marketplace'", "sales_unified")
+            return gold_count("SELECT count(*) FROM gold.sales_unified WHERE channel = 'marketplace'", "sales_unified")
 
         def events() -> int:
-            return _gold_count("SELECT sum(transactions) FROM gold.live_sales_by_country", "live_sales_by_country")
+            return gold_count("SELECT sum(transactions) FROM gold.live_sales_by_country", "live_sales_by_country")
 
         latencies, runs = [], []
         for delivery in range(arguments.files):
             deliver_sample_files(settings, files=1, rows=FILE_ROWS, file_format="parquet", seed=delivery + 1)
-            latencies.append(_wait_for(marketplace_lines, (delivery + 1) * FILE_ROWS))
-            runs.append(_last_run_seconds("marketplace_orders_to_gold"))
-        _report("landing file", latencies, runs)
+            latencies.append(wait_for(marketplace_lines, (delivery + 1) * FILE_ROWS))
+            runs.append(last_run_seconds("marketplace_orders_to_gold"))
+        report("landing file", latencies, runs)
 
         latencies, runs = [], []
         for event in range(arguments.events):
             produce_events(settings.kafka_bootstrap_servers, topic, rate=None, count=1, seed=event + 1)
-            latencies.append(_wait_for(events, event + 1))
-            runs.append(_last_run_seconds("sales_events_to_gold"))
-        _report("Kafka message", latencies, runs)
+            latencies.append(wait_for(events, event + 1))
+            runs.append(last_run_seconds("sales_events_to_gold"))
+        report("Kafka message", latencies, runs)
     except BaseException:
         if server is not None:
             print(log_tail(server.log_file))

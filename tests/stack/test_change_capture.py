@@ -24,26 +24,17 @@ from lakehouse.iceberg.catalog import catalog_for
 from lakehouse.iceberg.declarations import CHANGE_SEQUENCE, COMMIT_LSN, LoadMode, bronze_declarations
 from lakehouse.ingest.database.changes import CaptureError, ChangeCapture, replication_name
 from lakehouse.ingest.database.source import SourceDatabase
+from lakehouse.observability.sources import ChangeCaptureSource
 from lakehouse.settings import CHECKOUT_ROOT, Settings
 from lakehouse_dev.generators.northwind.generator import parse_scale
 from lakehouse_dev.generators.northwind.load import write_northwind
 from lakehouse_dev.services.postgres import PostgresServer
 from tests.medallion import materialize_medallion
+from tests.source_changes import CHANGES, change_source
 
 pytestmark = pytest.mark.stack
 
 CAPTURED = [d for d in bronze_declarations() if d.load_mode("postgresql") is LoadMode.CDC]
-# What a run of the pipeline would see: an order shipped, a line corrected, a line and an order
-# removed, and a new order with a line.
-CHANGES = [
-    "UPDATE orders SET shipped_date = DATE '1998-06-01' WHERE order_id = 10248",
-    "UPDATE order_details SET quantity = quantity + 5 WHERE order_id = 10249",
-    "DELETE FROM order_details WHERE order_id = 10250",
-    "DELETE FROM order_details WHERE order_id = 10251; DELETE FROM orders WHERE order_id = 10251",
-    "INSERT INTO orders (order_id, customer_id, employee_id, order_date, ship_country) "
-    "VALUES (20001, 'ALFKI', 1, DATE '1998-06-02', 'Germany')",
-    "INSERT INTO order_details (order_id, product_id, unit_price, quantity, discount) VALUES (20001, 11, 14, 3, 0)",
-]
 
 
 @pytest.fixture
@@ -72,12 +63,6 @@ def capture(catalog: Catalog, source_url: str) -> dict[str, int]:
     """One run; the rows each table's commit wrote."""
     results = ChangeCapture(catalog, SourceDatabase(source_url), CAPTURED, chunk_rows=1000).run()
     return {result.table: result.rows_written for result in results}
-
-
-def change_source(source_url: str, *statements: str) -> None:
-    with psycopg.connect(source_url.replace("+psycopg", ""), autocommit=True) as connection:
-        for statement in statements:
-            connection.execute(statement)
 
 
 def bronze(catalog: Catalog, table: str) -> pa.Table:
@@ -284,3 +269,19 @@ def test_the_cli_reports_the_slot_and_takes_a_new_snapshot(
     assert resnapshot.exit_code == 0, resnapshot.output
     assert "bronze.orders: 830 rows from the snapshot at" in resnapshot.output
     assert_bronze_is_the_source(catalog, source_url)
+
+
+def test_the_exporter_serves_the_log_the_slot_keeps(catalog: Catalog, source_url: str) -> None:
+    exporter = ChangeCaptureSource(SourceDatabase(source_url))
+    assert exporter.samples(None) == []  # no slot before the first load
+    capture(catalog, source_url)
+    change_source(source_url, CHANGES[0])
+    samples = {sample.metric.name: sample for sample in exporter.samples(None)}
+    slot = replication_name(SourceDatabase(source_url))
+    retained, pending = samples["lakehouse_cdc_slot_retained_bytes"], samples["lakehouse_cdc_slot_pending_bytes"]
+    assert retained.labels == pending.labels == (slot,)
+    assert retained.value >= pending.value > 0
+    capture(catalog, source_url)
+    assert {sample.metric.name: sample for sample in exporter.samples(None)}[
+        "lakehouse_cdc_slot_pending_bytes"
+    ].value < pending.value

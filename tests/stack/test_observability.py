@@ -159,7 +159,8 @@ def test_prometheus_sees_the_lakehouse_as_it_is(observed: tuple[Watched, Prometh
     assert snapshot is not None
     marketplace = '{table="bronze.marketplace_orders"}'
 
-    prometheus.wait_for("count(lakehouse_source_up == 1) == 4")
+    # The catalog, the landing location, Kafka, the change capture's slot and Dagster.
+    prometheus.wait_for("count(lakehouse_source_up == 1) == 5")
     assert only_value(prometheus.query(f"lakehouse_table_rows{marketplace}")) == table.scan().to_arrow().num_rows == 60
     committed = only_value(prometheus.query(f"lakehouse_table_last_commit_timestamp_seconds{marketplace}"))
     assert committed == snapshot.timestamp_ms / 1000
@@ -207,7 +208,7 @@ def test_every_dashboard_panel_query_returns_series(
     with kafka_down(running_stack):
         prometheus.wait_for('lakehouse_source_up{source="kafka"} == 0')
         # The exporter still answers: every other source is read.
-        assert len(prometheus.query('lakehouse_source_up{source!="kafka"} == 1')) == 3
+        assert len(prometheus.query('lakehouse_source_up{source!="kafka"} == 1')) == 4
         assert wait_for_alerts(prometheus, "LakehouseSourceDown")[0]["labels"]["source"] == "kafka"
         failing_sensor_tick(watched, tmp_path)
     failed = f'lakehouse_dagster_sensor_tick_failed{{sensor="{KAFKA_SENSOR}"}}'

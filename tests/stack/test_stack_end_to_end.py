@@ -18,11 +18,13 @@ import sqlalchemy as sa
 
 from lakehouse.engine import LocalEngine, TrinoEngine
 from lakehouse.iceberg.catalog import catalog_for
+from lakehouse.security.database_roles import as_admin
 from lakehouse.settings import Settings
 from lakehouse_dev.services.stack import Stack, recorded_processes, stack_settings
 from tests.incremental import REFRESH_COLUMNS, check_incremental_equals_full
 from tests.medallion import GOLD, BuiltLakehouse, materialize_medallion
 from tests.notebooks import LAKEHOUSE_CLI, assert_each_notebook_shows_the_cli_figure
+from tests.source_changes import CHANGES, change_source
 from tests.stack.conftest import StackMedallion, unavailable
 
 pytestmark = pytest.mark.stack
@@ -124,11 +126,14 @@ def test_incremental_gold_equals_a_full_rebuild_through_trino(
     stack_medallion: StackMedallion, stack_environment: Settings
 ) -> None:
     _, instance = stack_medallion
+    source_as_admin = as_admin(stack_environment, stack_environment.source_url)
     check_incremental_equals_full(
         stack_environment,
         catalog_for(stack_environment),
         lambda: TrinoEngine(stack_environment),
         lambda tags: materialize_medallion(stack_environment, instance, tags),
+        # Captured from the source's log: the updated and removed lines reach gold through Trino.
+        lambda: change_source(source_as_admin, *CHANGES),
     )
 
 
