@@ -129,3 +129,22 @@ changed as (
   left join {{ changed }} on {{ changed }}.group_value is not distinct from kept.{{ group_column }}
   where {{ changed }}.changed is null
 {%- endmacro %}
+
+
+{#-
+  sales_master's `_replaced_*` columns: where the version a merged line replaces stood, read from
+  `relation`, the model's own row of that line (none on a full build, where nothing is replaced).
+-#}
+{% macro replaced_version(incremental, relation='replaced') -%}
+  {%- if incremental -%}
+        {{ relation }}._merged_at as _replaced_merged_at,
+        {{ relation }}.order_date as _replaced_order_date,
+        {{ relation }}.customer_country as _replaced_customer_country,
+        {{ relation }}.category_name as _replaced_category_name
+  {%- else -%}
+        cast(null as timestamp(6)) as _replaced_merged_at,
+        cast(null as date) as _replaced_order_date,
+        cast(null as varchar) as _replaced_customer_country,
+        cast(null as varchar) as _replaced_category_name
+  {%- endif -%}
+{%- endmacro %}

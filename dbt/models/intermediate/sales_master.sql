@@ -47,17 +47,7 @@ oltp_lines as (
         cast(null as varchar) as source_file,
         lines._source_lsn,
         false as _removed,
-        {%- if incremental %}
-        replaced._merged_at as _replaced_merged_at,
-        replaced.order_date as _replaced_order_date,
-        replaced.customer_country as _replaced_customer_country,
-        replaced.category_name as _replaced_category_name
-        {%- else %}
-        cast(null as timestamp(6)) as _replaced_merged_at,
-        cast(null as date) as _replaced_order_date,
-        cast(null as varchar) as _replaced_customer_country,
-        cast(null as varchar) as _replaced_category_name
-        {%- endif %}
+        {{ replaced_version(incremental) }}
     from source_lines as lines
     {% if incremental %}
     left join {{ this }} as replaced
@@ -84,17 +74,7 @@ marketplace_lines as (
         lines.source_file,
         cast(null as bigint) as _source_lsn,
         false as _removed,
-        {%- if incremental %}
-        replaced._merged_at as _replaced_merged_at,
-        replaced.order_date as _replaced_order_date,
-        replaced.customer_country as _replaced_customer_country,
-        replaced.category_name as _replaced_category_name
-        {%- else %}
-        cast(null as timestamp(6)) as _replaced_merged_at,
-        cast(null as date) as _replaced_order_date,
-        cast(null as varchar) as _replaced_customer_country,
-        cast(null as varchar) as _replaced_category_name
-        {%- endif %}
+        {{ replaced_version(incremental) }}
     from {{ ref('stg_marketplace_orders') }} as lines
     left join {{ ref('stg_customers') }} as customers on customers.customer_id = lines.customer_id
     {% if incremental %}
@@ -124,10 +104,7 @@ removed_lines as (
         gone.source_file,
         gone._source_lsn,
         true as _removed,
-        gone._merged_at as _replaced_merged_at,
-        gone.order_date as _replaced_order_date,
-        gone.customer_country as _replaced_customer_country,
-        gone.category_name as _replaced_category_name
+        {{ replaced_version(incremental, 'gone') }}
     from {{ this }} as gone
     where gone.channel = 'oltp' and not gone._removed and not exists (
         select 1 from source_lines as lines where lines.order_id = gone.order_id and lines.product_id = gone.product_id
