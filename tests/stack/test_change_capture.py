@@ -119,6 +119,19 @@ def test_the_snapshot_then_every_insert_update_and_delete_reach_bronze(catalog: 
     assert capture(catalog, source_url) == {"bronze.orders": 0, "bronze.order_details": 0}
 
 
+def test_a_transaction_longer_than_one_read_of_the_slot_loads_whole(
+    catalog: Catalog, source_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    capture(catalog, source_url)
+    monkeypatch.setattr("lakehouse.ingest.database.changes.DECODE_BATCH", 100)
+    change_source(source_url, "UPDATE order_details SET quantity = quantity + 1")
+    assert capture(catalog, source_url)["bronze.order_details"] == 2155
+    assert_bronze_is_the_source(catalog, source_url)
+    updates = bronze(catalog, "order_details").filter(pc.field("_operation") == "update")
+    assert pc.count_distinct(updates[COMMIT_LSN]).as_py() == 1
+    assert sorted(updates[CHANGE_SEQUENCE].to_pylist()) == list(range(2155))
+
+
 def run_killed(catalog: Catalog, source_url: str, home: Path, point: str) -> None:
     died = subprocess.run(
         [sys.executable, "-m", "tests.stack.capture_killed", str(home), source_url, point],

@@ -109,26 +109,27 @@ def _tuple_values(data: bytes, at: int, relation: Relation) -> tuple[list[bytes 
 
 
 class ChangeDecoder:
-    """Decodes a slot's messages in order; relations are remembered across calls of `decode`."""
+    """Decodes a slot's messages in order. Relations and the open transaction are remembered
+    across calls of `decode`, so a transaction may span any number of them."""
 
     def __init__(self) -> None:
         self._relations: dict[int, Relation] = {}
+        self._commit_lsn = self._committed_at = self._sequence = 0
 
     def decode(self, messages: Iterable[bytes]) -> DecodedChanges:
         decoded = DecodedChanges()
-        commit_lsn = committed_at = sequence = 0
         for data in messages:
             kind = data[0]
             if kind == 0x42:  # B: begin
-                commit_lsn, commit_time, _ = _BEGIN.unpack_from(data, 1)
-                committed_at = commit_time + POSTGRES_EPOCH_MICROSECONDS
-                sequence = 0
+                self._commit_lsn, commit_time, _ = _BEGIN.unpack_from(data, 1)
+                self._committed_at = commit_time + POSTGRES_EPOCH_MICROSECONDS
+                self._sequence = 0
             elif kind == 0x43:  # C: commit
                 _, _, decoded.end_lsn, _ = _COMMIT.unpack_from(data, 1)
                 decoded.transactions += 1
             elif kind in b"IUD":
-                self._change(decoded, data, commit_lsn, committed_at, sequence)
-                sequence += 1
+                self._change(decoded, data, self._commit_lsn, self._committed_at, self._sequence)
+                self._sequence += 1
             elif kind == 0x52:  # R: relation
                 self._relation(data)
             elif kind == 0x54:  # T: truncate
@@ -136,8 +137,8 @@ class ChangeDecoder:
                 ids = struct.unpack_from(f"!{count}I", data, 6)
                 names = ", ".join(self._relations[i].qualified_name for i in ids if i in self._relations)
                 raise ChangeStreamError(
-                    f"TRUNCATE of {names} at LSN {format_lsn(commit_lsn)}: a truncation removes every row without "
-                    "a change per row; reload the tables with `lakehouse cdc resnapshot`"
+                    f"TRUNCATE of {names} at LSN {format_lsn(self._commit_lsn)}: a truncation removes every row "
+                    "without a change per row; reload the tables with `lakehouse cdc resnapshot`"
                 )
             # Y (type), O (origin) and M (message) change no row.
         return decoded
