@@ -24,9 +24,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.latency import dagster_dev, gold_count, last_run_seconds, report, wait_for
+from bench.latency import gold_count, last_run_seconds, medallion_under_dagster_dev, report, wait_for
 from bench.rounds import print_rounds, timed
-from lakehouse_dev.services.process import ServerProcess, log_tail
 
 if TYPE_CHECKING:
     from lakehouse.iceberg.declarations import TableDeclaration
@@ -84,14 +83,8 @@ def throughput(url: str, home: Path, scale: str, rounds: int) -> None:
 
 
 def latency(url: str, home: Path, changes: int, interval: int) -> None:
-    import dagster as dg
-
-    from lakehouse.definitions import defs
-    from lakehouse.instance import prepare_dagster_home
-    from lakehouse.settings import load_settings
     from lakehouse_dev.generators.northwind.generator import parse_scale
     from lakehouse_dev.generators.northwind.load import write_northwind
-    from lakehouse_dev.services.process import free_port
 
     _execute(url.rsplit("/", 1)[0] + "/postgres", "CREATE DATABASE latency")
     source_url = url.rsplit("/", 1)[0] + "/latency"
@@ -101,17 +94,8 @@ def latency(url: str, home: Path, changes: int, interval: int) -> None:
         "LAKEHOUSE_SOURCE_URL": source_url,
         "LAKEHOUSE_SENSOR_INTERVAL_SECONDS": str(interval),
     }
-    settings = load_settings()
     write_northwind(source_url, parse_scale("classic"))
-    prepare_dagster_home(settings)
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    with dg.DagsterInstance.get() as instance:
-        if not defs().resolve_job_def("medallion").execute_in_process(instance=instance, run_config=quiet).success:
-            raise SystemExit("the medallion job failed")
-    server: ServerProcess | None = None
-    try:
-        server = dagster_dev(free_port(), home / "dagster-dev.log")
-        time.sleep(interval)
+    with medallion_under_dagster_dev(home / "dagster-dev.log", interval):
 
         def units() -> int:
             return gold_count("SELECT sum(units) FROM gold.daily_revenue", "daily_revenue")
@@ -126,13 +110,6 @@ def latency(url: str, home: Path, changes: int, interval: int) -> None:
             latencies.append(wait_for(units, before + 1))
             runs.append(last_run_seconds("order_details_to_gold"))
         report("committed update", latencies, runs)
-    except BaseException:
-        if server is not None:
-            print(log_tail(server.log_file))
-        raise
-    finally:
-        if server is not None:
-            server.stop()
 
 
 def main() -> None:

@@ -22,7 +22,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from lakehouse_dev.services.process import ServerProcess, log_tail
@@ -84,7 +85,7 @@ def report(name: str, latencies: list[float], runs: list[float]) -> None:
     print(f"  end to end / run, p95: {_p95(latencies) / _p95(runs):.2f}x")
 
 
-def dagster_dev(port: int, log_file: Path) -> ServerProcess:
+def _dagster_dev(port: int, log_file: Path) -> ServerProcess:
     dagster = str(Path(sys.executable).parent / "dagster")
     server = ServerProcess.spawn(
         "dagster dev", [dagster, "dev", "-m", "lakehouse.definitions", "-p", str(port)], log_file
@@ -102,6 +103,33 @@ def dagster_dev(port: int, log_file: Path) -> ServerProcess:
     return server
 
 
+@contextmanager
+def medallion_under_dagster_dev(log_file: Path, interval: int) -> Iterator[None]:
+    """The medallion built in the instance of the environment's settings, then `dagster dev`
+    serving it, its sensors given a first tick; the log's tail printed if the block fails."""
+    import dagster as dg
+
+    from lakehouse.definitions import defs
+    from lakehouse.instance import prepare_dagster_home
+    from lakehouse.settings import load_settings
+    from lakehouse_dev.services.process import free_port
+
+    prepare_dagster_home(load_settings())
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    with dg.DagsterInstance.get() as instance:
+        if not defs().resolve_job_def("medallion").execute_in_process(instance=instance, run_config=quiet).success:
+            raise SystemExit("the medallion job failed")
+    server = _dagster_dev(free_port(), log_file)
+    try:
+        time.sleep(interval)
+        yield
+    except BaseException:
+        print(log_tail(server.log_file))
+        raise
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=10, help="landing files delivered one at a time")
@@ -109,21 +137,15 @@ def main() -> None:
     parser.add_argument("--interval", type=int, default=10, help="sensor interval in seconds")
     arguments = parser.parse_args()
 
-    import dagster as dg
-
-    from lakehouse.definitions import defs
-    from lakehouse.instance import prepare_dagster_home
     from lakehouse.settings import load_settings
     from lakehouse_dev.generators.marketplace_files import deliver_sample_files
     from lakehouse_dev.generators.northwind.generator import parse_scale
     from lakehouse_dev.generators.northwind.load import write_northwind
     from lakehouse_dev.generators.sales_events import produce_events
     from lakehouse_dev.services.kafka import KafkaBroker
-    from lakehouse_dev.services.process import free_port
 
     data_dir = Path(tempfile.mkdtemp(prefix="lakehouse-bench-latency-"))
     kafka = KafkaBroker(data_dir / "kafka").start()
-    server: ServerProcess | None = None
     try:
         os.environ |= {
             "LAKEHOUSE_HOME": str(data_dir / "home"),
@@ -135,41 +157,30 @@ def main() -> None:
         topic = "sales-events"
         produce_events(settings.kafka_bootstrap_servers, topic, rate=None, count=0, seed=0)
         write_northwind(settings.source_url, parse_scale("classic"))
-        prepare_dagster_home(settings)
-        quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-        with dg.DagsterInstance.get() as instance:
-            job = defs().resolve_job_def("medallion")
-            if not job.execute_in_process(instance=instance, run_config=quiet).success:
-                raise SystemExit("the medallion job failed")
-        server = dagster_dev(free_port(), data_dir / "dagster-dev.log")
-        time.sleep(arguments.interval)
+        with medallion_under_dagster_dev(data_dir / "dagster-dev.log", arguments.interval):
 
-        def marketplace_lines() -> int:
-            return gold_count("SELECT count(*) FROM gold.sales_unified WHERE channel = 'marketplace'", "sales_unified")
+            def marketplace_lines() -> int:
+                return gold_count(
+                    "SELECT count(*) FROM gold.sales_unified WHERE channel = 'marketplace'", "sales_unified"
+                )
 
-        def events() -> int:
-            return gold_count("SELECT sum(transactions) FROM gold.live_sales_by_country", "live_sales_by_country")
+            def events() -> int:
+                return gold_count("SELECT sum(transactions) FROM gold.live_sales_by_country", "live_sales_by_country")
 
-        latencies, runs = [], []
-        for delivery in range(arguments.files):
-            deliver_sample_files(settings, files=1, rows=FILE_ROWS, file_format="parquet", seed=delivery + 1)
-            latencies.append(wait_for(marketplace_lines, (delivery + 1) * FILE_ROWS))
-            runs.append(last_run_seconds("marketplace_orders_to_gold"))
-        report("landing file", latencies, runs)
+            latencies, runs = [], []
+            for delivery in range(arguments.files):
+                deliver_sample_files(settings, files=1, rows=FILE_ROWS, file_format="parquet", seed=delivery + 1)
+                latencies.append(wait_for(marketplace_lines, (delivery + 1) * FILE_ROWS))
+                runs.append(last_run_seconds("marketplace_orders_to_gold"))
+            report("landing file", latencies, runs)
 
-        latencies, runs = [], []
-        for event in range(arguments.events):
-            produce_events(settings.kafka_bootstrap_servers, topic, rate=None, count=1, seed=event + 1)
-            latencies.append(wait_for(events, event + 1))
-            runs.append(last_run_seconds("sales_events_to_gold"))
-        report("Kafka message", latencies, runs)
-    except BaseException:
-        if server is not None:
-            print(log_tail(server.log_file))
-        raise
+            latencies, runs = [], []
+            for event in range(arguments.events):
+                produce_events(settings.kafka_bootstrap_servers, topic, rate=None, count=1, seed=event + 1)
+                latencies.append(wait_for(events, event + 1))
+                runs.append(last_run_seconds("sales_events_to_gold"))
+            report("Kafka message", latencies, runs)
     finally:
-        if server is not None:
-            server.stop()
         kafka.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
 
