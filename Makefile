@@ -23,7 +23,7 @@ $(BIN)/lakehouse: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
 	# Bytecode compiled once at install: every dbt and Dagster process starts seconds faster,
 	# most of all where PYTHONDONTWRITEBYTECODE stops Python from caching it on first import.
-	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt -e ".[dev,notebooks]"
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt -e ".[dev,notebooks,spark]"
 	# The project's own modules too: an editable install leaves them to be compiled at each import.
 	$(BIN)/python -m compileall -q lakehouse lakehouse_dev
 	touch $@
@@ -35,7 +35,10 @@ $(BIN)/lakehouse: pyproject.toml constraints.txt
 $(DBT_MANIFEST): $(BIN)/lakehouse $(DBT_SOURCES)
 	$(DBT) parse --project-dir dbt --profiles-dir dbt --target duckdb
 
+# The jars Spark loads beside its own (Iceberg's runtime, S3FileIO, the JDBC drivers), from Maven
+# Central into LAKEHOUSE_SPARK_JARS_DIR once: a Spark session downloads nothing.
 install: $(BIN)/lakehouse $(DBT_MANIFEST)
+	$(BIN)/python -m lakehouse_dev.services.spark >/dev/null
 
 demo: install
 	$(BIN)/lakehouse generate --scale classic --if-missing

@@ -6,6 +6,7 @@ on as resources; nothing reads the environment at import time.
 """
 
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from enum import StrEnum
@@ -29,6 +30,7 @@ ENV_PREFIX = "LAKEHOUSE_"
 PACKAGE_ROOT = Path(__file__).resolve().parent
 CHECKOUT_ROOT = PACKAGE_ROOT.parent
 DBT_TARGETS = ("duckdb", "trino")
+SPARK_MASTER = re.compile(r"local(\[(\d+|\*)\])?|(spark|k8s)://.+|yarn")
 # dagster-postgres needs psycopg2 (its NOTIFY statements do not bind with psycopg 3).
 DAGSTER_STORAGE_DRIVER = "postgresql+psycopg2"
 # Rows per chunk of an extraction, and per data file. Measured at 10M order lines against 2M:
@@ -180,6 +182,13 @@ class Settings(BaseSettings):
     extract_concurrency: int = Field(default=2, gt=0)
     # `json`: one JSON object per log line, from the CLI, the exporter and the runs (lakehouse/logs.py).
     log_format: LogFormat = LogFormat.TEXT
+    # Where the Spark models run (lakehouse/defs/spark/): `local[*]` in the run's own process, or
+    # a cluster's master, `spark://host:7077`.
+    spark_master: str = "local[*]"
+    # The memory of the driver, which on `local[*]` does all the work.
+    spark_driver_memory: str = "2g"
+    # Where `make install` put the jars Spark loads beside its own (lakehouse/spark/jars.py).
+    spark_jars_dir: Path = CHECKOUT_ROOT / ".cache" / "spark-jars"
 
     _check_source_url = field_validator("source_url")(_database_url(DATABASE_BACKENDS))
     _check_catalog_uri = field_validator("catalog_uri")(_database_url(DATABASE_BACKENDS))
@@ -191,6 +200,13 @@ class Settings(BaseSettings):
     def _check_dbt_target(cls, value: str) -> str:
         if value and value not in DBT_TARGETS:
             raise ValueError(f"expected one of {', '.join(DBT_TARGETS)}")
+        return value
+
+    @field_validator("spark_master")
+    @classmethod
+    def _check_spark_master(cls, value: str) -> str:
+        if not SPARK_MASTER.fullmatch(value):
+            raise ValueError("expected local, local[N], local[*] or a cluster's master URL such as spark://host:7077")
         return value
 
     @field_validator("warehouse", "landing")

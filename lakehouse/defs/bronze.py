@@ -149,14 +149,15 @@ def to_gold_sensor(
 
 def through_gold_job(table: str, description: str, *loaded_with: str) -> UnresolvedAssetJobDefinition:
     """The load of one bronze table (and of the tables ``loaded_with`` it) and every model
-    downstream of them, as one run.
+    downstream of them but the Spark models, which follow hourly, as one run.
 
     Sensors request one for each delivery. Its steps run in the run's own process: a process
     per step costs seconds of imports, which a small batch would spend waiting.
     """
     return dg.define_asset_job(
         to_gold_job_name(table),
-        selection=dg.AssetSelection.assets(*(bronze_key(name) for name in (table, *loaded_with))).downstream(),
+        selection=dg.AssetSelection.assets(*(bronze_key(name) for name in (table, *loaded_with))).downstream()
+        - dg.AssetSelection.kind("spark"),
         description=description,
         executor_def=dg.in_process_executor,
         config=console_logging(load_settings()),

@@ -39,18 +39,19 @@ class IcebergCatalogResource(dg.ConfigurableResource):
     warehouse: str = Field(description="file:// or s3:// location of the tables' data and metadata")
     s3: S3Connection
 
-    def catalog(self) -> SqlCatalog:
-        return open_catalog(
-            self.name,
-            catalog_properties(
-                uri=self.uri,
-                warehouse=self.warehouse,
-                s3_endpoint=self.s3.endpoint,
-                s3_access_key=self.s3.access_key,
-                s3_secret_key=self.s3.secret_key,
-                s3_region=self.s3.region,
-            ),
+    def properties(self) -> dict[str, str]:
+        """pyiceberg's properties of the catalog; Spark's catalog is configured from them too."""
+        return catalog_properties(
+            uri=self.uri,
+            warehouse=self.warehouse,
+            s3_endpoint=self.s3.endpoint,
+            s3_access_key=self.s3.access_key,
+            s3_secret_key=self.s3.secret_key,
+            s3_region=self.s3.region,
         )
+
+    def catalog(self) -> SqlCatalog:
+        return open_catalog(self.name, self.properties())
 
 
 def secret(settings: Settings, name: str) -> str | dg.EnvVar:

@@ -18,8 +18,6 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
-from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import NoSuchTableError
 
 from lakehouse.defs.bronze import LOADED
 from lakehouse.defs.medallion.plan import (
@@ -33,11 +31,11 @@ from lakehouse.defs.medallion.plan import (
     model_inputs,
     plan_build,
     project_macros,
+    table_metadata,
     table_name,
 )
 from lakehouse.defs.resources import IcebergCatalogResource
 from lakehouse.iceberg.catalog import current_snapshots, prepare_catalog
-from lakehouse.iceberg.commits import current_row_count
 from lakehouse.settings import CHECKOUT_ROOT, load_settings
 
 DBT_PROJECT_DIR = CHECKOUT_ROOT / "dbt"
@@ -78,21 +76,6 @@ def dbt_project(project_dir: Path, target: str) -> DbtProject:
             f"dbt manifest {project.manifest_path} is missing; it is prepared at build time by `make install`"
         )
     return project
-
-
-def _iceberg_metadata(catalog: Catalog, key: dg.AssetKey) -> dict[str, Any]:
-    try:
-        table = catalog.load_table((key.path[0], key.path[-1]))
-    except NoSuchTableError:
-        return {}
-    snapshot = table.current_snapshot()
-    if snapshot is None or snapshot.summary is None:
-        return {}
-    return {
-        "dagster/row_count": current_row_count(table),
-        SNAPSHOT: str(snapshot.snapshot_id),
-        "table_location": dg.MetadataValue.path(table.location()),
-    }
 
 
 def failed_bronze_tables(context: dg.AssetExecutionContext) -> set[str]:
@@ -180,7 +163,7 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
             if isinstance(event, dg.Output):
                 key = context.asset_key_for_output(event.output_name)
                 unique_id = unique_ids[key]
-                metadata = _iceberg_metadata(catalog, key)
+                metadata = table_metadata(catalog, key)
                 # What the model read: bronze as it was before dbt started; each model it reads as
                 # it was built earlier in this run, or as it stood before (no other run builds it).
                 read = [table_name(manifest, parent) for parent in model_inputs(manifest, unique_id)]

@@ -24,6 +24,10 @@ import dagster as dg
 
 # Dagster's record of a check's runs; completed ones are what tell a failure.
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import NoSuchTableError
+
+from lakehouse.iceberg.commits import current_row_count
 
 INPUTS = "lakehouse/inputs"
 # A run with this tag set to "true" builds every selected model, changed or not.
@@ -179,3 +183,20 @@ def last_build(
         snapshot=str(snapshot.value) if snapshot is not None else None,
         inputs=inputs if isinstance(inputs, dict) else {},
     )
+
+
+def table_metadata(catalog: Catalog, key: dg.AssetKey) -> dict[str, Any]:
+    """The row count, snapshot id and location a materialization of the table ``key`` records; none
+    before its first snapshot."""
+    try:
+        table = catalog.load_table((key.path[0], key.path[-1]))
+    except NoSuchTableError:
+        return {}
+    snapshot = table.current_snapshot()
+    if snapshot is None or snapshot.summary is None:
+        return {}
+    return {
+        "dagster/row_count": current_row_count(table),
+        SNAPSHOT: str(snapshot.snapshot_id),
+        "table_location": dg.MetadataValue.path(table.location()),
+    }
