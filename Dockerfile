@@ -45,10 +45,16 @@ COPY trino ./trino
 # Editable: the code finds dbt/ and iceberg/ beside it, as in a checkout.
 RUN uv pip install --python /opt/venv/bin/python --no-deps -e . \
     && python -m compileall -q lakehouse lakehouse_dev
+# The jars Spark loads beside its own, from Maven Central and checked as `make install` does,
+# into .cache/spark-jars, where the settings look by default.
+RUN python -m lakehouse_dev.services.spark
 # The manifest the dbt assets load, and its partial parse, for the target the stack runs.
 RUN LAKEHOUSE_DBT_TARGET=trino dbt parse --quiet --project-dir dbt --profiles-dir dbt --target trino
 
 FROM ${PYTHON_IMAGE} AS runtime
+# The JVM the Spark models run on (`local[*]` in the run's own process), Java 17 as Spark 4.1 supports.
+RUN apt-get update && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --gid 10001 lakehouse \
     && useradd --uid 10001 --gid lakehouse --home-dir /var/lib/lakehouse --create-home lakehouse \
     && mkdir -p /opt/dagster/home && chown lakehouse:lakehouse /opt/dagster/home

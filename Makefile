@@ -23,7 +23,7 @@ $(BIN)/lakehouse: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
 	# Bytecode compiled once at install: every dbt and Dagster process starts seconds faster,
 	# most of all where PYTHONDONTWRITEBYTECODE stops Python from caching it on first import.
-	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt -e ".[dev,notebooks,spark]"
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt -e ".[dev,notebooks]"
 	# The project's own modules too: an editable install leaves them to be compiled at each import.
 	$(BIN)/python -m compileall -q lakehouse lakehouse_dev
 	touch $@

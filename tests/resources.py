@@ -8,6 +8,7 @@ from lakehouse.defs.landing.resources import landing_store_resource
 from lakehouse.defs.maintenance.resources import table_maintenance
 from lakehouse.defs.medallion.resources import dbt_cli
 from lakehouse.defs.resources import iceberg_catalog
+from lakehouse.defs.spark.resources import spark_resource
 from lakehouse.settings import Settings
 
 
@@ -19,4 +20,5 @@ def resources_for(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "kafka": kafka_resource(settings),
         "dbt": dbt_cli(settings),
         "table_maintenance": table_maintenance(settings),
+        "spark": spark_resource(settings),
     }

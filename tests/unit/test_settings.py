@@ -57,6 +57,7 @@ def test_explicit_values_win_over_profile_defaults(monkeypatch: pytest.MonkeyPat
         ("LAKEHOUSE_EXTRACT_CHUNK_ROWS", "-5", "greater than 0"),
         ("LAKEHOUSE_TRINO_PORT", "eighty", "valid integer"),
         ("LAKEHOUSE_DAGSTER_STORAGE_URL", "postgres at home", "SQLAlchemy URL"),
+        ("LAKEHOUSE_SPARK_MASTER", "spark-master:7077", "spark://host:7077"),
     ],
 )
 @pytest.mark.bad_input

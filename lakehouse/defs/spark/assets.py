@@ -102,7 +102,7 @@ SPARK_MODELS = (
 )
 
 
-def _check_results(catalog: Catalog, model: SparkModel) -> Iterator[dg.AssetCheckResult]:
+def check_results(catalog: Catalog, model: SparkModel) -> Iterator[dg.AssetCheckResult]:
     engine = LocalEngine(catalog, [("gold", model.name)])
     try:
         for check in model.checks:
@@ -168,7 +168,7 @@ def build_spark_models() -> dg.AssetsDefinition:
             yield dg.MaterializeResult(
                 asset_key=model.key, metadata={**metadata, INPUTS: dg.MetadataValue.json({SALES_MASTER: read})}
             )
-            yield from _check_results(catalog, model)
+            yield from check_results(catalog, model)
 
     return spark_models
 

@@ -27,16 +27,18 @@ class SparkResource(dg.ConfigurableResource):
     iceberg: IcebergCatalogResource
     _session: "SparkSession | None" = PrivateAttr(default=None)
 
+    def spark_config(self) -> dict[str, str]:
+        return spark_config(
+            master=self.master,
+            driver_memory=self.driver_memory,
+            jars=jar_paths(Path(self.jars_dir)),
+            catalog_name=self.iceberg.name,
+            catalog=self.iceberg.properties(),
+        )
+
     def session(self) -> "SparkSession":
         if self._session is None:
-            config = spark_config(
-                master=self.master,
-                driver_memory=self.driver_memory,
-                jars=jar_paths(Path(self.jars_dir)),
-                catalog_name=self.iceberg.name,
-                catalog=self.iceberg.properties(),
-            )
-            self._session = LazyPySparkResource(spark_config=config).spark_session
+            self._session = LazyPySparkResource(spark_config=self.spark_config()).spark_session
         return self._session
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
