@@ -104,6 +104,7 @@ bench: install
 	$(BIN)/python -m bench.events --count 1000000
 	$(BIN)/python -m bench.latency --files 10 --events 10
 	$(BIN)/python -m bench.cdc --scale 1M --rounds 3 --changes 10
+	$(BIN)/python -m bench.spark --scale $(SCALE) --rounds 3
 	$(BIN)/python -m bench.noop --runs 5
 	$(BIN)/python -m bench.incremental --scale 1M --rounds 3
 	$(BIN)/python -m bench.query --runs 10
