@@ -26,24 +26,22 @@ def product_affinity(sales_master: DataFrame) -> DataFrame:
       often than chance.
     """
     lines = live_lines(sales_master)
-    baskets = lines.select("channel", "order_id", "product_id").distinct()
-    orders = baskets.select("channel", "order_id").distinct().agg(F.count(F.lit(1)).alias("orders"))
-    products = baskets.groupBy("product_id").agg(F.count(F.lit(1)).alias("product_orders"))
-    names = lines.groupBy("product_id").agg(F.max("product_name").alias("product_name"))
-    left, right = baskets.alias("left"), baskets.alias("right")
+    # Each basket's products gathered once, its pairs made where it lies: one shuffle of the
+    # lines, where a self-join of the lines would sort and shuffle them twice more.
+    baskets = lines.groupBy("channel", "order_id").agg(F.collect_set("product_id").alias("products"))
+    bought = baskets.select(F.explode("products").alias("product_id"), "products")
     pairs = (
-        left.join(
-            right,
-            (F.col("left.channel") == F.col("right.channel"))
-            & (F.col("left.order_id") == F.col("right.order_id"))
-            & (F.col("left.product_id") != F.col("right.product_id")),
+        bought.select(
+            F.col("product_id").alias("antecedent_product_id"),
+            F.explode("products").alias("consequent_product_id"),
         )
-        .groupBy(
-            F.col("left.product_id").alias("antecedent_product_id"),
-            F.col("right.product_id").alias("consequent_product_id"),
-        )
+        .where(F.col("antecedent_product_id") != F.col("consequent_product_id"))
+        .groupBy("antecedent_product_id", "consequent_product_id")
         .agg(F.count(F.lit(1)).alias("orders_with_both"))
     )
+    orders = baskets.agg(F.count(F.lit(1)).alias("orders"))
+    products = bought.groupBy("product_id").agg(F.count(F.lit(1)).alias("product_orders"))
+    names = lines.groupBy("product_id").agg(F.max("product_name").alias("product_name"))
 
     def side(name: str) -> DataFrame:
         return products.join(names, "product_id").select(
