@@ -370,11 +370,9 @@ def test_the_asset_loads_the_files_its_run_config_names_and_reports_quarantine(
 
 def evaluate_sensor(settings: Settings, instance: dg.DagsterInstance) -> dg.RunRequest | dg.SkipReason:
     sensor = build_landing_sensor(DECLARATION, settings.sensor_interval_seconds)
-    context = dg.build_sensor_context(
-        instance=instance,
-        resources=resources_for(settings),
-    )
-    return sensor(context)
+    # A context manager: some resources (Spark's) set up and tear down around their use.
+    with dg.build_sensor_context(instance=instance, resources=resources_for(settings)) as context:
+        return sensor(context)
 
 
 def requested_files(request: dg.RunRequest) -> list[str]:

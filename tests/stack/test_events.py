@@ -355,10 +355,13 @@ def test_a_topic_that_does_not_exist_yet_is_nothing_to_load(
     assert result.rows_written == 0 and result.snapshot_id is None
 
 
-def sensor_context(settings: Settings, instance: dg.DagsterInstance | None = None) -> dg.SensorEvaluationContext:
-    return dg.build_sensor_context(
-        instance=instance or dg.DagsterInstance.ephemeral(), resources=resources_for(settings)
-    )
+def tick(
+    sensor: dg.SensorDefinition, settings: Settings, instance: dg.DagsterInstance | None = None
+) -> dg.RunRequest | dg.SkipReason:
+    # A context manager: some resources (Spark's) set up and tear down around their use.
+    instance = instance or dg.DagsterInstance.ephemeral()
+    with dg.build_sensor_context(instance=instance, resources=resources_for(settings)) as context:
+        return sensor(context)
 
 
 def test_the_sensor_requests_a_bounded_run_that_loads_exactly_that(
@@ -366,7 +369,7 @@ def test_the_sensor_requests_a_bounded_run_that_loads_exactly_that(
 ) -> None:
     produce(kafka, declaration, 3000)
     sensor = build_event_sensor(declaration, interval_seconds=10, max_records=1000)
-    request = sensor(sensor_context(kafka_settings))
+    request = tick(sensor, kafka_settings)
     assert isinstance(request, dg.RunRequest)
     config = request.run_config["ops"]["bronze__sales_events"]["config"]
     requested = {int(p): o for p, o in config["end_offsets"].items()}
@@ -392,19 +395,19 @@ def test_the_sensor_skips_when_up_to_date_or_while_its_job_runs(
     kafka: KafkaBroker, kafka_settings: Settings, declaration: TopicDeclaration
 ) -> None:
     sensor = build_event_sensor(declaration, interval_seconds=10)
-    missing = sensor(sensor_context(kafka_settings))
+    missing = tick(sensor, kafka_settings)
     assert isinstance(missing, dg.SkipReason) and "does not exist yet" in str(missing.skip_message)
     produce(kafka, declaration, 100)
     ingest(kafka_settings, declaration)
-    up_to_date = sensor(sensor_context(kafka_settings))
+    up_to_date = tick(sensor, kafka_settings)
     assert isinstance(up_to_date, dg.SkipReason) and "up to date" in str(up_to_date.skip_message)
 
     produce(kafka, declaration, 100, seed=2)
     instance = dg.DagsterInstance.ephemeral()
-    assert isinstance(sensor(sensor_context(kafka_settings, instance)), dg.RunRequest)
+    assert isinstance(tick(sensor, kafka_settings, instance), dg.RunRequest)
     job_name = f"{declaration.table}_to_gold"
     instance.add_run(dg.DagsterRun(job_name=job_name, run_id=str(uuid.uuid4()), status=dg.DagsterRunStatus.STARTED))
-    busy = sensor(sensor_context(kafka_settings, instance))
+    busy = tick(sensor, kafka_settings, instance)
     assert isinstance(busy, dg.SkipReason) and job_name in str(busy.skip_message)
 
 
@@ -416,7 +419,7 @@ def test_with_the_broker_down_a_tick_fails_within_5_seconds_naming_it(
     sensor = build_event_sensor(declaration, interval_seconds=10)
     started = time.monotonic()
     with pytest.raises(KafkaUnavailable, match=re.escape(f"Kafka at {nowhere.kafka_bootstrap_servers} did not")):
-        sensor(sensor_context(nowhere))
+        tick(sensor, nowhere)
     assert time.monotonic() - started < 5
 
 
@@ -424,7 +427,7 @@ def test_with_kafka_off_the_sensor_skips_and_the_asset_succeeds_writing_nothing(
     settings: Settings, declaration: TopicDeclaration
 ) -> None:
     assert settings.kafka_bootstrap_servers == ""
-    skipped = build_event_sensor(declaration, interval_seconds=10)(sensor_context(settings))
+    skipped = tick(build_event_sensor(declaration, interval_seconds=10), settings)
     assert isinstance(skipped, dg.SkipReason) and skipped.skip_message == KAFKA_OFF
     resources = resources_for(settings) | {"kafka": KafkaResource(bootstrap_servers="")}
     run = dg.materialize([build_event_asset(declaration)], resources=resources)

@@ -44,11 +44,9 @@ def object_text(minio: MinioServer, key: str) -> str:
 
 
 def evaluate_sensor(settings: Settings) -> dg.RunRequest | dg.SkipReason:
-    context = dg.build_sensor_context(
-        instance=dg.DagsterInstance.ephemeral(),
-        resources=resources_for(settings),
-    )
-    return build_landing_sensor(DECLARATION, settings.sensor_interval_seconds)(context)
+    sensor = build_landing_sensor(DECLARATION, settings.sensor_interval_seconds)
+    with dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), resources=resources_for(settings)) as context:
+        return sensor(context)
 
 
 def materialize(settings: Settings, run_config: dg.RunConfig | dict[str, object]) -> dg.ExecuteInProcessResult:
