@@ -48,6 +48,16 @@ class LastBuild:
     snapshot: str | None
     inputs: Snapshots
 
+    def matches(self, code_version: str, snapshot: str | None, inputs: Snapshots) -> bool:
+        """Whether the build still stands: made by ``code_version``, its table still at the
+        ``snapshot`` it committed, and every table it read still where ``inputs`` says."""
+        return (
+            self.code_version == code_version
+            and self.snapshot is not None
+            and self.snapshot == snapshot
+            and all(self.inputs.get(table) == read for table, read in inputs.items())
+        )
+
 
 @dataclass(frozen=True)
 class BuildPlan:
@@ -134,11 +144,12 @@ def plan_build(
         last = None if rebuild else last_build(unique_id)
         changed = (
             last is None
-            or last.code_version != model_code_version(manifest["nodes"][unique_id], macros)
-            or last.snapshot is None
-            or last.snapshot != snapshots.get(table_name(manifest, unique_id))
             or any(parent in build for parent in inputs)
-            or any(last.inputs.get(table) != snapshots.get(table) for table in tables)
+            or not last.matches(
+                model_code_version(manifest["nodes"][unique_id], macros),
+                snapshots.get(table_name(manifest, unique_id)),
+                {table: snapshots.get(table) for table in tables},
+            )
         )
         if changed:
             build.add(unique_id)

@@ -118,12 +118,11 @@ def check_results(catalog: Catalog, model: SparkModel) -> Iterator[dg.AssetCheck
 
 
 def build_spark_models() -> dg.AssetsDefinition:
-    description = {model.key: (model.compute.__doc__ or "").strip() for model in SPARK_MODELS}
     specs = [
         dg.AssetSpec(
             model.key,
             deps=[SALES_MASTER_KEY],
-            description=description[model.key],
+            description=(model.compute.__doc__ or "").strip(),
             group_name="gold",
             kinds={"spark", "iceberg"},
             code_version=CODE_VERSION,
@@ -153,12 +152,7 @@ def build_spark_models() -> dg.AssetsDefinition:
         rebuild = context.run.tags.get(REBUILD_TAG) == "true"
         for model in selected:
             last = None if rebuild else last_build(context.instance, model.key, [])
-            if (
-                last is not None
-                and last.code_version == CODE_VERSION
-                and last.snapshot == snapshots[model.table]
-                and last.inputs.get(SALES_MASTER) == read
-            ):
+            if last is not None and last.matches(CODE_VERSION, snapshots[model.table], {SALES_MASTER: read}):
                 context.log.info(f"{model.table} is unchanged since its last build, with {SALES_MASTER}")
                 continue
             lines = spark.session().read.option("versionAsOf", read).table(SALES_MASTER)
