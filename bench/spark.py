@@ -17,18 +17,17 @@ Both must give the same number of rows.
 """
 
 import argparse
-import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.rounds import print_rounds
+from bench.steps import report, run_step
 
-STEP_TIMEOUT_S = 7200
+MODULE = "bench.spark"
 
 
 def _build_silver() -> None:
@@ -37,16 +36,15 @@ def _build_silver() -> None:
     from lakehouse.definitions import defs
 
     definitions = defs()
-    spark = {spec.key for spec in definitions.resolve_assets_def(dg.AssetKey(["gold", "product_affinity"])).specs}
     job = definitions.resolve_job_def("medallion")
-    keys = [key for key in definitions.resolve_asset_graph().get_all_asset_keys() if key not in spark]
+    keys = list((dg.AssetSelection.all() - dg.AssetSelection.kind("spark")).resolve(definitions.resolve_asset_graph()))
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     built = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), asset_selection=keys, run_config=quiet)
     if not built.success:
         raise SystemExit("the medallion job failed")
 
 
-def _measure(rounds: int) -> dict[str, object]:
+def _measure(rounds: int) -> dict[str, Any]:
     import duckdb
 
     from lakehouse.defs.spark.assets import SPARK_MODELS
@@ -54,7 +52,7 @@ def _measure(rounds: int) -> dict[str, object]:
     from lakehouse.iceberg.catalog import catalog_for
     from lakehouse.settings import load_settings
     from lakehouse.spark.models import SALES_MASTER
-    from lakehouse_dev.spark_reference import CUSTOMER_COHORTS, PRODUCT_AFFINITY
+    from lakehouse_dev.spark_reference import REFERENCE_SQL
 
     _build_silver()
     settings = load_settings()
@@ -63,7 +61,6 @@ def _measure(rounds: int) -> dict[str, object]:
     started = time.perf_counter()
     session = spark_resource(settings).session()
     startup = time.perf_counter() - started
-    reference = {"product_affinity": PRODUCT_AFFINITY, "customer_cohorts": CUSTOMER_COHORTS}
     seconds: dict[str, list[float]] = {}
     rows: dict[str, int] = {}
     for _ in range(rounds):
@@ -74,7 +71,7 @@ def _measure(rounds: int) -> dict[str, object]:
 
             started = time.perf_counter()
             sales_master = lines.scan().to_arrow()  # noqa: F841 (read by DuckDB by its name)
-            result = duckdb.sql(reference[model.name]).to_arrow_table()
+            result = duckdb.sql(REFERENCE_SQL[model.name]).to_arrow_table()
             duckdb_table = catalog.create_table_if_not_exists(("gold", f"{model.name}_duckdb"), schema=result.schema)
             duckdb_table.overwrite(result)
             seconds.setdefault(f"{model.name} duckdb", []).append(time.perf_counter() - started)
@@ -90,10 +87,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", default="1M,10M", help="comma-separated sizes: classic, 1M, 10M, ...")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of both models, each way")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("measure",), help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.child:
-        print(json.dumps(_measure(arguments.rounds)))
+        report(_measure(arguments.rounds))
         return
 
     from lakehouse_dev.generators.northwind.generator import parse_scale
@@ -101,16 +98,12 @@ def main() -> None:
 
     for scale in arguments.scale.split(","):
         home = Path(tempfile.mkdtemp(prefix=f"lakehouse-spark-{scale}-"))
-        write_northwind(f"sqlite:///{home}/lakehouse/northwind.db", parse_scale(scale))
-        environment = {**os.environ, "LAKEHOUSE_HOME": str(home / "lakehouse"), "LAKEHOUSE_PROFILE": "local"}
-        completed = subprocess.run(
-            [sys.executable, "-m", "bench.spark", "--child", "--rounds", str(arguments.rounds)],
-            env=environment, capture_output=True, text=True, timeout=STEP_TIMEOUT_S, check=False,
-        )  # fmt: skip
-        shutil.rmtree(home, ignore_errors=True)
-        if completed.returncode != 0:
-            raise SystemExit(f"Spark at {scale} failed:\n{completed.stderr[-4000:]}{completed.stdout[-2000:]}")
-        figures = json.loads(completed.stdout.strip().splitlines()[-1])
+        try:
+            write_northwind(f"sqlite:///{home}/lakehouse/northwind.db", parse_scale(scale))
+            os.environ |= {"LAKEHOUSE_HOME": str(home / "lakehouse"), "LAKEHOUSE_PROFILE": "local"}
+            figures = run_step(MODULE, "measure", "--rounds", str(arguments.rounds))
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
         rows = ", ".join(f"{name} {count:,} rows" for name, count in figures["rows"].items())
         print(f"\n{scale}: {figures['lines']:,} lines in silver.sales_master; {rows}")
         print(f"Spark session start-up on local[*]: {figures['startup']:.1f} s (once per run that computes a model)")

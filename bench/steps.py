@@ -8,11 +8,12 @@ import json
 import resource
 import subprocess
 import sys
+from typing import Any
 
 STEP_TIMEOUT_S = 3600
 
 
-def report(outcome: dict[str, float]) -> None:
+def report(outcome: dict[str, Any]) -> None:
     """In the child: print the step's outcome, with its peak memory, for the parent.
 
     The peak is the larger of this process's and of its largest finished child's: a step may do
@@ -24,7 +25,7 @@ def report(outcome: dict[str, float]) -> None:
     print(json.dumps(outcome))
 
 
-def run_step(module: str, step: str, *arguments: str) -> dict[str, float]:
+def run_step(module: str, step: str, *arguments: str) -> dict[str, Any]:
     """``step`` of the bench ``module``, run in a child process: the outcome it reported."""
     completed = subprocess.run(
         [sys.executable, "-m", module, "--child", step, *arguments],

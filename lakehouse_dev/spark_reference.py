@@ -60,3 +60,6 @@ select
     cast(round(revenue, 2) as decimal(18, 2)) as revenue
 from activity join sizes using (cohort_month)
 """
+
+# Each Spark model's name, and its SQL.
+REFERENCE_SQL = {"product_affinity": PRODUCT_AFFINITY, "customer_cohorts": CUSTOMER_COHORTS}

@@ -10,10 +10,9 @@ from pyiceberg.catalog import Catalog
 
 from lakehouse.defs.spark.assets import SPARK_MODELS, SparkModel, build_spark_models
 from lakehouse.settings import Settings
-from lakehouse_dev.spark_reference import CUSTOMER_COHORTS, PRODUCT_AFFINITY
+from lakehouse_dev.spark_reference import REFERENCE_SQL
 from tests.resources import resources_for
 
-REFERENCE = {"product_affinity": PRODUCT_AFFINITY, "customer_cohorts": CUSTOMER_COHORTS}
 KEYS = {
     "product_affinity": ["antecedent_product_id", "consequent_product_id"],
     "customer_cohorts": ["cohort_month", "months_since_first"],
@@ -36,7 +35,7 @@ def model_table(catalog: Catalog, model: SparkModel) -> pa.Table:
 
 def reference_table(sales_master: pa.Table, model: SparkModel) -> pa.Table:
     # DuckDB reads the Arrow table by its variable's name, `sales_master`.
-    return sorted_rows(duckdb.sql(REFERENCE[model.name]).to_arrow_table(), model)
+    return sorted_rows(duckdb.sql(REFERENCE_SQL[model.name]).to_arrow_table(), model)
 
 
 def assert_same_figures(actual: pa.Table, expected: pa.Table, label: str) -> None:
