@@ -9,6 +9,7 @@ import json
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lakehouse.settings import load_settings
 from lakehouse.spark.jars import SPARK_JARS, MavenJar
@@ -58,10 +59,16 @@ def _spark_class() -> Path:
     return Path(pyspark.__file__).parent / "bin" / "spark-class"
 
 
+def _master_state(web_port: int) -> dict[str, Any]:
+    """What the master's web UI reports of the cluster: its workers and applications."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/json/", timeout=5) as response:
+        state: dict[str, Any] = json.load(response)
+    return state
+
+
 def _alive_workers(web_port: int) -> int:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/json/", timeout=2) as response:
-            return int(json.load(response).get("aliveworkers", 0))
+        return int(_master_state(web_port).get("aliveworkers", 0))
     except OSError:
         return 0
 
@@ -78,8 +85,7 @@ class SparkCluster:
 
     def completed_applications(self) -> int:
         """The applications (sessions) that ran on the cluster and ended."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/json/", timeout=5) as response:
-            return len(json.load(response)["completedapps"])
+        return len(_master_state(self.web_port)["completedapps"])
 
     def stop(self) -> None:
         self.worker.stop()
